@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/indexsync/indexsync/internal/buildinfo"
+	"github.com/indexsync/indexsync/internal/cassandra"
+	"github.com/indexsync/indexsync/internal/config"
+	"github.com/indexsync/indexsync/internal/search"
+)
+
+// connectCassandra opens a session; withKeyspace binds the configured keyspace.
+func connectCassandra(ctx context.Context, c config.Cassandra, withKeyspace bool) (*cassandra.Session, error) {
+	cfg := cassandra.Config{
+		Hosts:       c.Hosts,
+		Port:        c.Port,
+		Username:    c.Username,
+		Password:    c.Password,
+		Consistency: c.Consistency,
+		TLSCA:       c.TLSCA,
+		Timeout:     c.Timeout,
+	}
+	if withKeyspace {
+		cfg.Keyspace = c.Keyspace
+	}
+	return cassandra.Connect(ctx, cfg)
+}
+
+// connectSearch makes a search client and asks the engine who it is, so a
+// wrong URL or password fails at start with exit code 3.
+func connectSearch(ctx context.Context, s config.Search, retries int) (*search.Client, search.Info, error) {
+	c, err := search.NewClient(search.Config{
+		URLs:      s.URLs,
+		Username:  s.Username,
+		Password:  s.Password,
+		TLSCA:     s.TLSCA,
+		Timeout:   s.Timeout,
+		UserAgent: "indexsync/" + buildinfo.Get().Version,
+		Retries:   retries,
+	})
+	if err != nil {
+		return nil, search.Info{}, &config.UsageError{Err: err}
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, search.Info{}, err
+	}
+	return c, info, nil
+}
+
+// isSearchConnectError reports whether err means the search engine could not
+// be reached or refused our credentials.
+func isSearchConnectError(err error) bool {
+	return errors.Is(err, search.ErrUnreachable) || errors.Is(err, search.ErrUnauthorized) || errors.Is(err, search.ErrUnsupportedVersion)
+}
+
+// cqlExecer runs CQL statements on a driver session.
+type cqlExecer struct{ s *gocql.Session }
+
+func (e cqlExecer) Exec(ctx context.Context, stmt string) error {
+	return e.s.Query(stmt).ExecContext(ctx)
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/indexsync/indexsync/internal/buildinfo"
+	"github.com/indexsync/indexsync/internal/config"
+	"github.com/indexsync/indexsync/internal/indexer"
+	"github.com/indexsync/indexsync/internal/secret"
+	"github.com/indexsync/indexsync/internal/store"
+	"github.com/indexsync/indexsync/internal/syncapi"
+)
+
+type serveOptions struct {
+	Cassandra       config.Cassandra
+	Search          config.Search
+	Listen          string
+	APIKeys         []secret.String
+	APIKeysFile     string
+	InsecureNoAuth  bool
+	MaxBody         int64
+	MaxIDs          int
+	SyncTimeout     time.Duration
+	QueueSize       int
+	Workers         int
+	BatchSize       int
+	BulkBytes       int64
+	Retries         int
+	ShutdownTimeout time.Duration
+	StateDir        string
+	OrgCacheTTL     time.Duration
+}
+
+func newServeCommand(g *globalOptions) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the Sync API (a drop-in for Sunbird's /v1/data/sync)",
+		Long: `serve answers POST /v1/data/sync and POST /api/data/v1/index/sync with
+Sunbird's request and envelope. Without operationType the ids are queued and
+indexed in bulk in the background (503 when the queue is full); with
+operationType "sync" the call waits and reports each id in esSyncResponse.
+GET /health checks Cassandra and the search engine; GET /metrics is for
+Prometheus. SIGTERM stops accepting calls and drains the queue.`,
+		Example: `  INDEXSYNC_API_KEYS=$(cat key.txt) indexsync serve --listen :9000
+  indexsync serve --insecure-no-auth --listen 127.0.0.1:9000   # local use only`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.finalize(); err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), g, o)
+		},
+	}
+	fs := cmd.Flags()
+	o.Cassandra.AddFlags(fs)
+	o.Search.AddFlags(fs)
+	fs.StringVar(&o.Listen, "listen", ":9000", "address to listen on")
+	fs.Var(config.SecretList{L: &o.APIKeys}, "api-keys", "accepted API keys, comma-separated (prefer INDEXSYNC_API_KEYS or --api-keys-file)")
+	fs.StringVar(&o.APIKeysFile, "api-keys-file", "", "file of accepted API keys, one a line")
+	fs.BoolVar(&o.InsecureNoAuth, "insecure-no-auth", false, "accept calls without an API key (local use only)")
+	o.MaxBody = 1 << 20
+	fs.Var(config.ByteSize{N: &o.MaxBody}, "max-body", "largest request body accepted (413 above)")
+	fs.IntVar(&o.MaxIDs, "max-ids", 10000, "most ids accepted in one call (400 above)")
+	fs.DurationVar(&o.SyncTimeout, "sync-timeout", 30*time.Second, `how long an operationType "sync" call may take`)
+	fs.IntVar(&o.QueueSize, "queue-size", 100000, "ids the background queue holds (503 when full)")
+	fs.IntVar(&o.Workers, "workers", 4, "background indexing workers")
+	fs.IntVar(&o.BatchSize, "batch-size", 500, "ids per bulk request")
+	o.BulkBytes = 5 << 20
+	fs.Var(config.ByteSize{N: &o.BulkBytes}, "bulk-bytes", "largest bulk request body")
+	fs.IntVar(&o.Retries, "retries", 5, "retries of a failed bulk request or item")
+	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 60*time.Second, "how long SIGTERM may take to drain the queue")
+	fs.StringVar(&o.StateDir, "state-dir", ".", "where ids left in the queue at shutdown are saved")
+	fs.DurationVar(&o.OrgCacheTTL, "org-cache-ttl", 5*time.Minute, "how long organisation names are cached")
+	return cmd
+}
+
+func (o *serveOptions) finalize() error {
+	errs := []error{o.Cassandra.Finalize(), o.Search.Finalize()}
+	if o.APIKeysFile != "" {
+		keys, err := config.ReadSecretLines(o.APIKeysFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--api-keys-file: %w", err))
+		}
+		o.APIKeys = append(o.APIKeys, keys...)
+	}
+	if len(o.APIKeys) == 0 && !o.InsecureNoAuth {
+		errs = append(errs, fmt.Errorf("no API key configured: set INDEXSYNC_API_KEYS or --api-keys-file (or --insecure-no-auth for local use)"))
+	}
+	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q: want host:port or :port", o.Listen))
+	}
+	for name, v := range map[string]int{"--max-ids": o.MaxIDs, "--queue-size": o.QueueSize, "--workers": o.Workers, "--batch-size": o.BatchSize} {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("%s %d: give at least 1", name, v))
+		}
+	}
+	if o.MaxBody < 1 || o.BulkBytes < 1 {
+		errs = append(errs, fmt.Errorf("--max-body and --bulk-bytes must be positive"))
+	}
+	if o.SyncTimeout <= 0 || o.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--sync-timeout and --shutdown-timeout must be positive"))
+	}
+	if o.Retries < 0 {
+		errs = append(errs, fmt.Errorf("--retries %d: give 0 or more", o.Retries))
+	}
+	if st, err := os.Stat(o.StateDir); err != nil || !st.IsDir() {
+		errs = append(errs, fmt.Errorf("--state-dir %q is not a directory", o.StateDir))
+	}
+	return config.Join(errs...)
+}
+
+func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
+	log := g.logger.With("component", "serve")
+	sess, err := connectCassandra(ctx, o.Cassandra, true)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	client, info, err := connectSearch(ctx, o.Search, o.Retries)
+	if err != nil {
+		return err
+	}
+	log.Info("connected", "cassandra", o.Cassandra.Hosts, "keyspace", o.Cassandra.Keyspace, "search", info.String())
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st := store.New(sess, o.Cassandra.Keyspace, store.Options{OrgTTL: o.OrgCacheTTL})
+	w := &indexer.Writer{
+		Client:   client,
+		Indexes:  indexer.Indexes{User: o.Search.UserIndex, Organisation: o.Search.OrgIndex, Location: o.Search.LocationIndex},
+		MaxDocs:  o.BatchSize,
+		MaxBytes: int(o.BulkBytes),
+	}
+	srv, err := syncapi.New(syncapi.Config{
+		APIKeys:         o.APIKeys,
+		InsecureNoAuth:  o.InsecureNoAuth,
+		MaxBody:         o.MaxBody,
+		MaxIDs:          o.MaxIDs,
+		SyncTimeout:     o.SyncTimeout,
+		QueueSize:       o.QueueSize,
+		Workers:         o.Workers,
+		BatchSize:       o.BatchSize,
+		ShutdownTimeout: o.ShutdownTimeout,
+		StateDir:        o.StateDir,
+		Version:         buildinfo.Get().Version,
+		Gatherer:        reg,
+		Health: map[string]func(context.Context) error{
+			"cassandra": func(ctx context.Context) error {
+				return sess.Query("SELECT release_version FROM system.local").ExecContext(ctx)
+			},
+			"search": func(ctx context.Context) error {
+				_, err := client.Count(ctx, o.Search.UserIndex)
+				return err
+			},
+		},
+	}, st, w, log, reg)
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
+	if o.InsecureNoAuth {
+		log.Warn("--insecure-no-auth: the Sync API accepts calls without a key; use it only on a trusted machine")
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return &config.UsageError{Err: fmt.Errorf("listen on %s: %w (is another process using the port? change --listen)", o.Listen, err)}
+	}
+	return srv.Run(ctx, ln)
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/indexsync/indexsync/internal/cassandra"
+	"github.com/indexsync/indexsync/internal/config"
+)
+
+// The exit codes of PRODUCT.md, decided here and nowhere else.
+const (
+	exitOK          = 0   // everything done
+	exitSomeFailed  = 1   // finished, but some ids failed / differences remain
+	exitUsage       = 2   // bad flags, env, config file, or not implemented
+	exitUnreachable = 3   // cannot reach or log in to Cassandra, the search engine or the API
+	exitFatal       = 4   // stopped by a fatal error mid-run (checkpoint saved)
+	exitInterrupted = 130 // SIGINT/SIGTERM (checkpoint saved)
+)
+
+// errSomeFailed is returned by a command that finished its work but has
+// failures to report; the command has already said which.
+var errSomeFailed = errors.New("finished with failures")
+
+// errNotImplemented marks a command whose issue has not landed yet.
+var errNotImplemented = errors.New("not implemented yet")
+
+// unreachableError marks a start-up failure to reach a backend whose package
+// has no error type of its own.
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+
+func exitCode(ctx context.Context, err error) int {
+	var (
+		usage *config.UsageError
+		cass  *cassandra.ConnectError
+		unr   *unreachableError
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errSomeFailed):
+		return exitSomeFailed
+	case errors.As(err, &usage), errors.Is(err, errNotImplemented):
+		return exitUsage
+	case errors.As(err, &cass), errors.As(err, &unr), isSearchConnectError(err):
+		return exitUnreachable
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return exitInterrupted
+	}
+	return exitFatal
+}

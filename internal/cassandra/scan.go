@@ -1,0 +1,216 @@
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+)
+
+// Scanner reads one table by token ranges, page by page, so memory stays
+// bounded whatever the table's size.
+type Scanner struct {
+	Session  *Session
+	Keyspace string
+	Table    string
+	Key      string   // partition key column: id or userid
+	Columns  []string // columns to read; nil reads every column of the table
+	PageSize int      // rows per page; 0 = 5000
+	Retries  int      // re-reads of a range after a timeout, from where it stopped; 0 = 5
+}
+
+// Columns returns the table's column names, read from system_schema (not
+// the driver's metadata cache, which may not know a keyspace created after
+// the session opened): partition key, clustering columns, then the rest in
+// alphabetical order, as Cassandra lists them for SELECT *.
+func (s *Session) Columns(ctx context.Context, keyspace, table string) ([]string, error) {
+	iter := s.Query(`SELECT column_name, kind, position FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?`,
+		keyspace, table).IterContext(ctx)
+	type col struct {
+		name, kind string
+		pos        int
+	}
+	var cols []col
+	var c col
+	for iter.Scan(&c.name, &c.kind, &c.pos) {
+		cols = append(cols, c)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("read the columns of %s.%s: %w", keyspace, table, err)
+	}
+	if len(cols) == 0 {
+		return nil, fmt.Errorf("keyspace %s has no table %s (create it with `indexsync schema`, or check --keyspace)", keyspace, table)
+	}
+	rank := map[string]int{"partition_key": 0, "clustering": 1, "static": 2, "regular": 2}
+	slices.SortFunc(cols, func(a, b col) int {
+		if d := rank[a.kind] - rank[b.kind]; d != 0 {
+			return d
+		}
+		if a.kind != "regular" && a.kind != "static" {
+			return a.pos - b.pos
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.name
+	}
+	return out, nil
+}
+
+func (sc *Scanner) query(cols []string) string {
+	quoted := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = `"` + strings.ReplaceAll(c, `"`, `""`) + `"`
+	}
+	return fmt.Sprintf(`SELECT token(%s), %s FROM %s.%s WHERE token(%s) > ? AND token(%s) <= ?`,
+		sc.Key, strings.Join(quoted, ", "), sc.Keyspace, sc.Table, sc.Key, sc.Key)
+}
+
+// Scan calls fn for each row whose partition token is in r, in token order.
+// A timeout re-reads the rest of the range from the last token delivered.
+// An error from fn stops the scan and is returned as is.
+func (sc *Scanner) Scan(ctx context.Context, r Range, fn func(token int64, row Row) error) error {
+	cols := sc.Columns
+	if cols == nil {
+		var err error
+		if cols, err = sc.Session.Columns(ctx, sc.Keyspace, sc.Table); err != nil {
+			return err
+		}
+	}
+	stmt := sc.query(cols)
+	return sc.scan(ctx, r, stmt, func(iter *gocql.Iter) error {
+		var tok int64
+		dec := newRowDecoder(iter.Columns()[1:])
+		dests := append([]any{&tok}, dec.dests...)
+		sc := iter.Scanner()
+		for sc.Next() {
+			if err := sc.Scan(dests...); err != nil {
+				return err
+			}
+			row := make(Row, len(dec.names))
+			for i, n := range dec.names {
+				row[n] = dec.read[i]()
+			}
+			if err := fn(tok, row); err != nil {
+				return &stopError{err}
+			}
+			r.Start = tok
+		}
+		return sc.Err()
+	}, &r)
+}
+
+// ScanKeys calls fn with the token and partition key of each partition in r,
+// in token order: the cheap scan for jobs that only need ids.
+func (sc *Scanner) ScanKeys(ctx context.Context, r Range, fn func(token int64, key string) error) error {
+	stmt := fmt.Sprintf(`SELECT token(%s), %s FROM %s.%s WHERE token(%s) > ? AND token(%s) <= ?`,
+		sc.Key, sc.Key, sc.Keyspace, sc.Table, sc.Key, sc.Key)
+	if sc.Key != "id" {
+		// clustering rows repeat the key; DISTINCT gives one row a partition
+		stmt = strings.Replace(stmt, "SELECT ", "SELECT DISTINCT ", 1)
+	}
+	return sc.scan(ctx, r, stmt, func(iter *gocql.Iter) error {
+		var (
+			tok int64
+			key string
+		)
+		s := iter.Scanner()
+		for s.Next() {
+			if err := s.Scan(&tok, &key); err != nil {
+				return err
+			}
+			if err := fn(tok, key); err != nil {
+				return &stopError{err}
+			}
+			r.Start = tok
+		}
+		return s.Err()
+	}, &r)
+}
+
+// stopError carries an error from the caller's callback through the retry loop.
+type stopError struct{ err error }
+
+func (e *stopError) Error() string { return e.err.Error() }
+
+// scan runs stmt over *r, retrying from r.Start (advanced by each) after
+// transient errors.
+func (sc *Scanner) scan(ctx context.Context, r Range, stmt string, each func(*gocql.Iter) error, cur *Range) error {
+	pageSize := sc.PageSize
+	if pageSize <= 0 {
+		pageSize = 5000
+	}
+	retries := sc.Retries
+	if retries <= 0 {
+		retries = 5
+	}
+	for attempt := 0; ; attempt++ {
+		iter := sc.Session.Query(stmt, cur.Start, cur.End).PageSize(pageSize).Idempotent(true).IterContext(ctx)
+		err := each(iter)
+		if cerr := iter.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			return nil
+		}
+		var stop *stopError
+		if errors.As(err, &stop) {
+			return stop.err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if attempt >= retries || !Transient(err) {
+			return fmt.Errorf("scan %s.%s range %s: %w", sc.Keyspace, sc.Table, r, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(200<<attempt) * time.Millisecond):
+		}
+	}
+}
+
+// Transient reports whether a Cassandra error may go away on retry.
+func Transient(err error) bool {
+	var (
+		rt *gocql.RequestErrReadTimeout
+		wt *gocql.RequestErrWriteTimeout
+		un *gocql.RequestErrUnavailable
+		rf *gocql.RequestErrReadFailure
+	)
+	switch {
+	case errors.As(err, &rt), errors.As(err, &wt), errors.As(err, &un), errors.As(err, &rf),
+		errors.Is(err, gocql.ErrTimeoutNoResponse), errors.Is(err, gocql.ErrNoConnections),
+		errors.Is(err, gocql.ErrConnectionClosed):
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "overloaded") || strings.Contains(msg, "timeout") || strings.Contains(msg, "connection reset")
+}
+
+// Rows runs a query and returns all its rows (for small, single-partition
+// reads; use a Scanner for tables).
+func (s *Session) Rows(ctx context.Context, stmt string, args ...any) ([]Row, error) {
+	iter := s.Query(stmt, args...).Idempotent(true).IterContext(ctx)
+	dec := newRowDecoder(iter.Columns())
+	sc := iter.Scanner()
+	var out []Row
+	for sc.Next() {
+		r, err := dec.scan(sc)
+		if err != nil {
+			iter.Close()
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,198 @@
+// Package cassandra opens sessions to Apache Cassandra with indexsync's
+// settings and turns the driver's failures into errors that say what to do.
+package cassandra
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/indexsync/indexsync/internal/secret"
+)
+
+// Config says how to reach Cassandra.
+type Config struct {
+	Hosts       []string // host or host:port
+	Port        int
+	Username    string
+	Password    secret.String
+	Keyspace    string // empty: no keyspace bound to the session
+	Consistency string // e.g. LOCAL_ONE
+	TLSCA       string
+	Timeout     time.Duration
+	NumConns    int // connections per host; 0 = driver default
+}
+
+// Problem says why a connection failed.
+type Problem int
+
+// The kinds of connection failure.
+const (
+	Unreachable Problem = iota + 1
+	BadCredentials
+	NoKeyspace
+	Other
+)
+
+// ConnectError is returned when a session cannot be opened.
+type ConnectError struct {
+	Addrs    []string
+	Username string
+	Problem  Problem
+	Err      error
+}
+
+func (e *ConnectError) Error() string {
+	where := strings.Join(e.Addrs, ",")
+	switch e.Problem {
+	case Unreachable:
+		return fmt.Sprintf("cannot reach Cassandra at %s: %v (check --cassandra-hosts/--cassandra-port and that Cassandra is running)", where, e.Err)
+	case BadCredentials:
+		if e.Username == "" {
+			return fmt.Sprintf("cannot log in to Cassandra at %s: it requires a login (set --cassandra-username and INDEXSYNC_CASSANDRA_PASSWORD or --cassandra-password-file)", where)
+		}
+		return fmt.Sprintf("cannot log in to Cassandra at %s as %q: bad credentials (check --cassandra-username and INDEXSYNC_CASSANDRA_PASSWORD or --cassandra-password-file)", where, e.Username)
+	case NoKeyspace:
+		return fmt.Sprintf("Cassandra at %s has no keyspace: %v (check --keyspace, or create it with `indexsync schema`)", where, e.Err)
+	default:
+		return fmt.Sprintf("cannot open a Cassandra session at %s: %v", where, e.Err)
+	}
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// Session is an open Cassandra session.
+type Session struct {
+	*gocql.Session
+	cfg Config
+}
+
+// Addrs returns host:port for each configured host.
+func (c Config) Addrs() []string {
+	out := make([]string, len(c.Hosts))
+	for i, h := range c.Hosts {
+		if _, _, err := net.SplitHostPort(h); err == nil {
+			out[i] = h
+		} else {
+			out[i] = net.JoinHostPort(h, strconv.Itoa(c.Port))
+		}
+	}
+	return out
+}
+
+// Connect opens a session. It first dials the hosts itself so an unreachable
+// cluster and a rejected login give different, clear errors.
+func Connect(ctx context.Context, cfg Config) (*Session, error) {
+	addrs := cfg.Addrs()
+	if err := dialAny(ctx, addrs, cfg.Timeout); err != nil {
+		return nil, &ConnectError{Addrs: addrs, Problem: Unreachable, Err: err}
+	}
+	cluster := gocql.NewCluster(addrs...)
+	cluster.Port = cfg.Port
+	cluster.Keyspace = cfg.Keyspace
+	cluster.Timeout = cfg.Timeout
+	cluster.ConnectTimeout = cfg.Timeout
+	cluster.WriteTimeout = cfg.Timeout
+	if cfg.NumConns > 0 {
+		cluster.NumConns = cfg.NumConns
+	}
+	cons, err := ParseConsistency(cfg.Consistency)
+	if err != nil {
+		return nil, err
+	}
+	cluster.Consistency = cons
+	cluster.Logger = quietLogger{}
+	if cfg.Username != "" || cfg.Password.IsSet() {
+		cluster.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password.Reveal()}
+	}
+	if cfg.TLSCA != "" {
+		pem, err := os.ReadFile(cfg.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("read --cassandra-tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cassandra-tls-ca %s holds no PEM certificate", cfg.TLSCA)
+		}
+		cluster.SslOpts = &gocql.SslOptions{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, EnableHostVerification: true}
+	}
+	s, err := cluster.CreateSession()
+	if err != nil {
+		return nil, classify(err, addrs, cfg)
+	}
+	return &Session{Session: s, cfg: cfg}, nil
+}
+
+func classify(err error, addrs []string, cfg Config) error {
+	msg := err.Error()
+	var cred *gocql.RequestErrCredentials
+	switch {
+	case errors.As(err, &cred),
+		strings.Contains(msg, "password are incorrect"),
+		strings.Contains(msg, "Authentication"),
+		strings.Contains(msg, "authentication") && strings.Contains(msg, "fail"),
+		strings.Contains(msg, "requires authentication"):
+		return &ConnectError{Addrs: addrs, Username: cfg.Username, Problem: BadCredentials, Err: err}
+	case strings.Contains(msg, "Keyspace") && strings.Contains(msg, "does not exist"):
+		return &ConnectError{Addrs: addrs, Problem: NoKeyspace, Err: fmt.Errorf("keyspace %q does not exist", cfg.Keyspace)}
+	case errors.Is(err, gocql.ErrNoConnectionsStarted):
+		return &ConnectError{Addrs: addrs, Problem: Unreachable, Err: err}
+	}
+	return &ConnectError{Addrs: addrs, Problem: Other, Err: err}
+}
+
+func dialAny(ctx context.Context, addrs []string, timeout time.Duration) error {
+	d := net.Dialer{Timeout: min(timeout, 10*time.Second)}
+	var errs []error
+	for _, a := range addrs {
+		c, err := d.DialContext(ctx, "tcp", a)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// ParseConsistency turns a name such as LOCAL_ONE into the driver's value.
+func ParseConsistency(s string) (gocql.Consistency, error) {
+	switch strings.ToUpper(s) {
+	case "ANY":
+		return gocql.Any, nil
+	case "ONE":
+		return gocql.One, nil
+	case "TWO":
+		return gocql.Two, nil
+	case "THREE":
+		return gocql.Three, nil
+	case "QUORUM":
+		return gocql.Quorum, nil
+	case "ALL":
+		return gocql.All, nil
+	case "LOCAL_QUORUM":
+		return gocql.LocalQuorum, nil
+	case "EACH_QUORUM":
+		return gocql.EachQuorum, nil
+	case "LOCAL_ONE", "":
+		return gocql.LocalOne, nil
+	}
+	return 0, fmt.Errorf("unknown --cassandra-consistency %q (use LOCAL_ONE, ONE, LOCAL_QUORUM, QUORUM, …)", s)
+}
+
+// quietLogger drops the driver's own chatter; our errors carry what matters.
+type quietLogger struct{}
+
+func (quietLogger) Error(string, ...gocql.LogField)   {}
+func (quietLogger) Warning(string, ...gocql.LogField) {}
+func (quietLogger) Info(string, ...gocql.LogField)    {}
+func (quietLogger) Debug(string, ...gocql.LogField)   {}

@@ -1,0 +1,116 @@
+// Package indexer writes Sunbird documents into the search engine: it encodes
+// them with the shared encoder (so every path writes the same bytes), sends
+// them in bulk requests bounded by count and bytes to the index of their
+// object type, and reports each id that failed with the engine's reason.
+package indexer
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/indexsync/indexsync/internal/search"
+	"github.com/indexsync/indexsync/internal/sunbird"
+)
+
+// Indexes names the index (or alias) of each object type.
+type Indexes struct {
+	User, Organisation, Location string
+}
+
+// For returns the index of an object type.
+func (ix Indexes) For(objectType string) (string, error) {
+	switch objectType {
+	case "user":
+		return ix.User, nil
+	case "organisation":
+		return ix.Organisation, nil
+	case "location":
+		return ix.Location, nil
+	}
+	return "", fmt.Errorf("unknown object type %q", objectType)
+}
+
+// Bulker sends one bulk request (search.Client does).
+type Bulker interface {
+	Bulk(ctx context.Context, index string, items []search.BulkItem) ([]search.ItemResult, error)
+}
+
+// Writer indexes documents.
+type Writer struct {
+	Client   Bulker
+	Indexes  Indexes
+	MaxDocs  int // documents per bulk request; 0 = 1000
+	MaxBytes int // bytes per bulk request; 0 = 5 MiB
+}
+
+// Write indexes docs (id → document) with full-replace index operations. It
+// returns the ids that failed and why; err is set only when the engine could
+// not be used at all (then every id not confirmed is in failed too).
+func (w *Writer) Write(ctx context.Context, objectType string, docs map[string]sunbird.Document) (map[string]string, error) {
+	index, err := w.Indexes.For(objectType)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(docs))
+	for id := range docs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	failed := map[string]string{}
+	items := make([]search.BulkItem, 0, min(len(ids), w.maxDocs()))
+	size := 0
+	flush := func() error {
+		if len(items) == 0 {
+			return nil
+		}
+		res, err := w.Client.Bulk(ctx, index, items)
+		for _, r := range res {
+			if !r.OK {
+				failed[r.ID] = r.Error
+			}
+		}
+		items, size = items[:0], 0
+		return err
+	}
+	failRest := func(from int, err error) {
+		for _, id := range ids[from:] {
+			if _, ok := failed[id]; !ok {
+				failed[id] = err.Error()
+			}
+		}
+	}
+	for i, id := range ids {
+		body, err := docs[id].Encode()
+		if err != nil {
+			failed[id] = "encode document: " + err.Error()
+			continue
+		}
+		if len(items) > 0 && (len(items) >= w.maxDocs() || size+len(body) > w.maxBytes()) {
+			if err := flush(); err != nil {
+				failRest(i, err)
+				return failed, err
+			}
+		}
+		items = append(items, search.BulkItem{ID: id, Op: search.OpIndex, Doc: body})
+		size += len(body) + len(id) + 64
+	}
+	if err := flush(); err != nil {
+		return failed, err
+	}
+	return failed, nil
+}
+
+func (w *Writer) maxDocs() int {
+	if w.MaxDocs > 0 {
+		return w.MaxDocs
+	}
+	return 1000
+}
+
+func (w *Writer) maxBytes() int {
+	if w.MaxBytes > 0 {
+		return w.MaxBytes
+	}
+	return 5 << 20
+}

@@ -1,0 +1,207 @@
+package search
+
+// Every difference between the engine versions lives in this file. Elsewhere
+// the client asks the dialect; nothing else looks at version numbers.
+//
+//	                        ES 6.8            ES 7.x / 8.x, OpenSearch 1.x / 2.x
+//	bulk action lines       "_type":"_doc"    no _type (8.x rejects it)
+//	_mget path              /{i}/_doc/_mget   /{i}/_mget (the typed path is gone in 8.x)
+//	create-index mappings   under "_doc"      typeless
+//	track_total_hits        not sent          true on the scan's search
+//	hits.total              number            {"value":n,"relation":"eq"}
+//	document URL            /{i}/_doc/{id} on every version: in 6.x "_doc" is the
+//	                        type name Sunbird's indices use, in 7+ it is the typeless
+//	                        endpoint.
+//
+// OpenSearch speaks the Elasticsearch 7.10 API. With
+// compatibility.override_main_response_version it reports 7.10.2 as its
+// number; distribution still says "opensearch", so it is treated like 1.x/2.x.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Engine is the search engine's product.
+type Engine string
+
+// The engines we speak.
+const (
+	Elasticsearch Engine = "Elasticsearch"
+	OpenSearch    Engine = "OpenSearch"
+)
+
+// Info is what GET / says about the engine.
+type Info struct {
+	Engine      Engine
+	Number      string // as reported, e.g. "6.8.22", "2.19.1"
+	Major       int
+	Minor       int
+	ClusterName string
+}
+
+func (i Info) String() string { return string(i.Engine) + " " + i.Number }
+
+// rootResponse is the part of GET / we read.
+type rootResponse struct {
+	ClusterName string `json:"cluster_name"`
+	Version     struct {
+		Number       string `json:"number"`
+		Distribution string `json:"distribution"`
+	} `json:"version"`
+}
+
+// parseInfo reads a GET / body. A body without version.number is not from a
+// search engine.
+func parseInfo(body []byte) (Info, error) {
+	var r rootResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return Info{}, err
+	}
+	if r.Version.Number == "" {
+		return Info{}, fmt.Errorf("no version.number in the answer to GET /")
+	}
+	info := Info{Engine: Elasticsearch, Number: r.Version.Number, ClusterName: r.ClusterName}
+	if strings.EqualFold(r.Version.Distribution, "opensearch") {
+		info.Engine = OpenSearch
+	}
+	// "8.0.0-SNAPSHOT", "7.10.2": major and minor are enough for every decision.
+	parts := strings.SplitN(r.Version.Number, ".", 3)
+	var err error
+	if info.Major, err = strconv.Atoi(parts[0]); err != nil {
+		return Info{}, fmt.Errorf("version.number %q is not a version", r.Version.Number)
+	}
+	if len(parts) > 1 {
+		minor, _, _ := strings.Cut(parts[1], "-")
+		info.Minor, _ = strconv.Atoi(minor)
+	}
+	return info, nil
+}
+
+// dialect holds the decisions that differ between versions.
+type dialect struct {
+	info Info
+	// docType is "_doc" where the engine still has mapping types (6.x) and ""
+	// where it is typeless.
+	docType string
+	// trackTotalHits: the engine accepts track_total_hits and, without it,
+	// may report a lower bound (7+ counts only up to 10,000 by default).
+	trackTotalHits bool
+}
+
+// newDialect decides for a detected engine, or says it is unsupported.
+func newDialect(info Info) (dialect, bool) {
+	switch info.Engine {
+	case OpenSearch:
+		// 1.x, 2.x, and 7.10 when it pretends to be Elasticsearch.
+		if info.Major == 1 || info.Major == 2 || (info.Major == 7 && info.Minor == 10) {
+			return dialect{info: info, trackTotalHits: true}, true
+		}
+	case Elasticsearch:
+		switch {
+		case info.Major == 6 && info.Minor >= 8:
+			return dialect{info: info, docType: "_doc"}, true
+		case info.Major == 7 || info.Major == 8:
+			return dialect{info: info, trackTotalHits: true}, true
+		}
+	}
+	return dialect{}, false
+}
+
+// docPath is the URL of one document; the same on every supported version
+// (see the table above), so it needs no dialect.
+func docPath(index, id string) string {
+	return "/" + url.PathEscape(index) + "/_doc/" + url.PathEscape(id)
+}
+
+// mgetPath: 6.x needs the type for the {"ids": […]} form; 8.x has no typed
+// _mget endpoint and 7.x deprecates it.
+func (d *dialect) mgetPath(index string) string {
+	if d.docType != "" {
+		return "/" + url.PathEscape(index) + "/" + d.docType + "/_mget"
+	}
+	return "/" + url.PathEscape(index) + "/_mget"
+}
+
+// createIndexBody adapts a create-index body to the engine: 6.x wants the
+// mappings under the type name, 7+ wants them typeless. Bodies written either
+// way are accepted, so one mapping file serves every version. A top-level
+// "mappings" with "_doc" as its only key is the typed form: typeless mappings
+// have keys like "properties" and "dynamic", never "_doc".
+func (d *dialect) createIndexBody(body []byte) ([]byte, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, fmt.Errorf("index definition is not a JSON object: %w", err)
+	}
+	raw, ok := top["mappings"]
+	if !ok || string(raw) == "null" {
+		return body, nil
+	}
+	var mappings map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &mappings); err != nil {
+		return nil, fmt.Errorf("index definition: mappings is not a JSON object: %w", err)
+	}
+	typed, isTyped := mappings["_doc"]
+	isTyped = isTyped && len(mappings) == 1
+	switch {
+	case d.docType != "" && !isTyped:
+		raw, _ = json.Marshal(map[string]json.RawMessage{d.docType: raw})
+	case d.docType == "" && isTyped:
+		raw = typed
+	default:
+		return body, nil
+	}
+	top["mappings"] = raw
+	return json.Marshal(top)
+}
+
+// scanBody is the first search of ScanIDs: every document in index order
+// (_doc, the cheapest sort), ids only.
+func (d *dialect) scanBody(size int) []byte {
+	b := []byte(`{"size":`)
+	b = strconv.AppendInt(b, int64(size), 10)
+	b = append(b, `,"sort":["_doc"],"_source":false`...)
+	if d.trackTotalHits {
+		b = append(b, `,"track_total_hits":true`...)
+	}
+	return append(b, '}')
+}
+
+// totalHits decodes hits.total in both shapes: a number (6.x, or 7+ with
+// rest_total_hits_as_int) and {"value":n,"relation":"eq"|"gte"} (7+). It
+// accepts both whatever the dialect, so a proxy or setting that changes the
+// shape cannot break a scan.
+type totalHits struct {
+	Value    int64
+	Relation string // "eq", or "gte" when Value is a lower bound
+}
+
+func (t *totalHits) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		return nil
+	case b[0] == '{':
+		var o struct {
+			Value    int64  `json:"value"`
+			Relation string `json:"relation"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		t.Value, t.Relation = o.Value, o.Relation
+		return nil
+	}
+	if err := json.Unmarshal(b, &t.Value); err != nil {
+		return fmt.Errorf("hits.total: %w", err)
+	}
+	t.Relation = "eq"
+	return nil
+}

@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/indexsync/indexsync/internal/sunbird"
+)
+
+// OrgCache remembers organisation names, and which organisations do not
+// exist, for a TTL: renames show up in documents within that time.
+type OrgCache struct {
+	ttl  time.Duration
+	read func(ctx context.Context, id string) (name any, found bool, err error)
+	now  func() time.Time
+
+	mu sync.RWMutex
+	m  map[string]orgEntry
+}
+
+type orgEntry struct {
+	name    any
+	found   bool
+	expires time.Time
+}
+
+// NewOrgCache returns a cache that loads misses with read.
+func NewOrgCache(ttl time.Duration, read func(ctx context.Context, id string) (any, bool, error)) *OrgCache {
+	return &OrgCache{ttl: ttl, read: read, now: time.Now, m: map[string]orgEntry{}}
+}
+
+// Names makes sure every id is fresh in the cache (reading misses with up to
+// conc queries at once) and returns a lookup for the document builder.
+func (c *OrgCache) Names(ctx context.Context, ids []string, conc int) (sunbird.OrgNames, error) {
+	now := c.now()
+	need := map[string]bool{}
+	c.mu.RLock()
+	for _, id := range ids {
+		if e, ok := c.m[id]; !ok || now.After(e.expires) {
+			need[id] = true
+		}
+	}
+	c.mu.RUnlock()
+	if len(need) > 0 {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(max(conc, 1))
+		for id := range need {
+			g.Go(func() error {
+				name, found, err := c.read(gctx, id)
+				if err != nil {
+					return err
+				}
+				c.Put(id, name, found)
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+	}
+	return c.Lookup, nil
+}
+
+// Put records an organisation's name (or its absence).
+func (c *OrgCache) Put(id string, name any, found bool) {
+	c.mu.Lock()
+	c.m[id] = orgEntry{name: name, found: found, expires: c.now().Add(c.ttl)}
+	c.mu.Unlock()
+}
+
+// Lookup is a sunbird.OrgNames over the cache's current content.
+func (c *OrgCache) Lookup(id string) (any, bool) {
+	c.mu.RLock()
+	e, ok := c.m[id]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	return e.name, e.found
+}

@@ -1,0 +1,364 @@
+package sunbird
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// Encode returns the document's canonical JSON: keys sorted, no whitespace,
+// strings escaped as encoding/json does by default (see the package doc).
+func (d Document) Encode() ([]byte, error) {
+	return d.AppendJSON(make([]byte, 0, 2048))
+}
+
+// AppendJSON appends the document's canonical JSON to dst, so a bulk writer
+// can build its request body without a copy per document.
+func (d Document) AppendJSON(dst []byte) ([]byte, error) {
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	return e.value(dst, map[string]any(d))
+}
+
+// MarshalJSON makes json.Marshal(d) give the same bytes as d.Encode().
+func (d Document) MarshalJSON() ([]byte, error) {
+	return d.Encode()
+}
+
+// Canonical re-encodes one JSON value (for instance a document's _source as
+// the search engine returns it) with the same rule as Encode, so documents
+// from either side can be compared as bytes. Numbers keep their digits.
+func Canonical(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode document: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("decode document: data after the JSON value")
+	}
+	var e encoder
+	return e.value(make([]byte, 0, len(raw)), v)
+}
+
+// encoder holds stacks of object keys (and fields) shared by all nesting
+// levels, so sorting keys allocates nothing once the stacks have grown.
+type encoder struct {
+	keys   []string
+	fields []field
+}
+
+// field is one member of a map[string]any; sorting these saves a map lookup
+// per member.
+type field struct {
+	k string
+	v any
+}
+
+var encoders = sync.Pool{New: func() any { return new(encoder) }}
+
+// sortedKeys pushes m's keys onto the stack, sorted, and returns them with
+// the stack length to restore with e.keys = e.keys[:mark] when done.
+func sortedKeys[V any](e *encoder, m map[string]V) (keys []string, mark int) {
+	mark = len(e.keys)
+	for k := range m {
+		e.keys = append(e.keys, k)
+	}
+	keys = e.keys[mark:]
+	slices.Sort(keys)
+	return keys, mark
+}
+
+// appendValue writes v as encoding/json would.
+func appendValue(b []byte, v any) ([]byte, error) {
+	var e encoder
+	return e.value(b, v)
+}
+
+// value writes v as encoding/json would, without reflection for the types
+// documents are made of.
+func (e *encoder) value(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case string:
+		return appendString(b, x), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case int:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case int8:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case int16:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case int32:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
+	case uint:
+		return strconv.AppendUint(b, uint64(x), 10), nil
+	case uint8:
+		return strconv.AppendUint(b, uint64(x), 10), nil
+	case uint16:
+		return strconv.AppendUint(b, uint64(x), 10), nil
+	case uint32:
+		return strconv.AppendUint(b, uint64(x), 10), nil
+	case uint64:
+		return strconv.AppendUint(b, x, 10), nil
+	case float64:
+		return appendFloat(b, x, 64)
+	case float32:
+		return appendFloat(b, float64(x), 32)
+	case json.Number:
+		return appendNumber(b, x)
+	case map[string]any:
+		return e.object(b, x)
+	case Document:
+		return e.object(b, x)
+	case []any:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i, el := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = e.value(b, el); err != nil {
+				return b, fmt.Errorf("[%d]: %w", i, err)
+			}
+		}
+		return append(b, ']'), nil
+	case []string:
+		return appendStrings(b, x), nil
+	case map[string]string:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '{')
+		keys, mark := sortedKeys(e, x)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, x[k])
+		}
+		clear(e.keys[mark:])
+		e.keys = e.keys[:mark]
+		return append(b, '}'), nil
+	case map[string][]string:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '{')
+		keys, mark := sortedKeys(e, x)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendStrings(b, x[k])
+		}
+		clear(e.keys[mark:])
+		e.keys = e.keys[:mark]
+		return append(b, '}'), nil
+	}
+	// Anything else (other driver types): encoding/json itself, which also
+	// sorts map keys and escapes HTML, so the rule still holds.
+	j, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, j...), nil
+}
+
+func (e *encoder) object(b []byte, m map[string]any) ([]byte, error) {
+	if m == nil {
+		return append(b, "null"...), nil
+	}
+	b = append(b, '{')
+	mark := len(e.fields)
+	for k, v := range m {
+		e.fields = append(e.fields, field{k, v})
+	}
+	fields := e.fields[mark:]
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.k, b.k) })
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, f.k)
+		b = append(b, ':')
+		var err error
+		if b, err = e.value(b, f.v); err != nil {
+			clear(e.fields[mark:])
+			e.fields = e.fields[:mark]
+			return b, fmt.Errorf("field %q: %w", f.k, err)
+		}
+	}
+	clear(e.fields[mark:]) // keep no document values alive in the pool
+	e.fields = e.fields[:mark]
+	return append(b, '}'), nil
+}
+
+func appendStrings(b []byte, l []string) []byte {
+	if l == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, s := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendFloat formats like encoding/json: ES6 number-to-string, with
+// exponent form only below 1e-6 or from 1e21.
+func appendFloat(b []byte, f float64, bits int) ([]byte, error) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return b, fmt.Errorf("unsupported number %v", f)
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) ||
+			bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	b = strconv.AppendFloat(b, f, format, -1, bits)
+	if format == 'e' {
+		// e-09 → e-9
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, nil
+}
+
+func appendNumber(b []byte, n json.Number) ([]byte, error) {
+	if n == "" {
+		return append(b, '0'), nil // as encoding/json
+	}
+	if !validNumber(string(n)) {
+		return b, fmt.Errorf("invalid number literal %q", string(n))
+	}
+	return append(b, n...), nil
+}
+
+// validNumber reports whether s is a JSON number (RFC 8259 §6).
+func validNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && '1' <= s[i] && s[i] <= '9':
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if i == len(s) || !isDigit(s[i]) {
+			return false
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i == len(s) || !isDigit(s[i]) {
+			return false
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	return i == len(s)
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string with encoding/json's default
+// escaping: control characters, '"', '\\', '<', '>', '&', U+2028 and U+2029
+// escaped; invalid UTF-8 replaced by U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,242 @@
+package syncapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/indexsync/indexsync/internal/store"
+)
+
+// Routes of the service.
+const (
+	RouteSync        = "/v1/data/sync"
+	RouteGatewaySync = "/api/data/v1/index/sync"
+)
+
+// Handler returns every route of the service.
+func (s *Server) Handler() http.Handler {
+	g := s.cfg.Gatherer
+	mux := http.NewServeMux()
+	sync := s.wrap(RouteSync, s.handleSync)
+	mux.Handle("POST "+RouteSync, sync)
+	mux.Handle("POST "+RouteGatewaySync, s.wrap(RouteGatewaySync, s.handleSync))
+	mux.Handle(RouteSync, s.wrap(RouteSync, methodNotAllowed))
+	mux.Handle(RouteGatewaySync, s.wrap(RouteGatewaySync, methodNotAllowed))
+	mux.HandleFunc("GET /health", s.handleHealth)
+	if g != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("GET /{$}", s.handleStatus)
+	return mux
+}
+
+// wrap turns a handler returning a result or an apiError into one that
+// writes the Sunbird envelope, with the right status, and counts the call.
+func (s *Server) wrap(route string, h func(w http.ResponseWriter, r *http.Request) (map[string]any, *apiError)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		msgID := requestID(r)
+		result, aerr := h(w, r)
+		status := http.StatusOK
+		if aerr != nil {
+			status = aerr.status
+		}
+		body, err := json.Marshal(newEnvelope(msgID, s.now(), result, aerr))
+		if err != nil {
+			status = http.StatusInternalServerError
+			body = []byte(`{"id":"api.data.sync","ver":"v1","responseCode":"SERVER_ERROR","result":{}}`)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Request-ID", msgID)
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+		s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) (map[string]any, *apiError) {
+	w.Header().Set("Allow", "POST")
+	return nil, &apiError{status: http.StatusMethodNotAllowed, code: "CLIENT_ERROR", err: "METHOD_NOT_ALLOWED",
+		msg: fmt.Sprintf("method %s is not allowed on %s: use POST", r.Method, r.URL.Path)}
+}
+
+// syncRequest is the body of a Sync API call. Fields are kept raw so each
+// can be checked with its own clear error.
+type syncRequest struct {
+	Params  json.RawMessage `json:"params"`
+	Request *struct {
+		ObjectType    json.RawMessage `json:"objectType"`
+		ObjectIDs     json.RawMessage `json:"objectIds"`
+		OperationType json.RawMessage `json:"operationType"`
+		OperationFor  json.RawMessage `json:"operationFor"`
+	} `json:"request"`
+}
+
+// parsed is a validated call.
+type parsed struct {
+	objectType string
+	ids        []string // trimmed, de-duplicated
+	sync       bool
+}
+
+func (s *Server) parse(w http.ResponseWriter, r *http.Request) (parsed, *apiError) {
+	var p parsed
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return p, &apiError{status: http.StatusRequestEntityTooLarge, code: "CLIENT_ERROR", err: "REQUEST_TOO_LARGE",
+				msg: fmt.Sprintf("request body is larger than %d bytes: send fewer ids per call", s.cfg.MaxBody)}
+		}
+		return p, clientError("INVALID_REQUEST", "could not read the request body: "+err.Error())
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return p, clientError("INVALID_REQUEST", `request body is empty: send {"request":{"objectType":"user","objectIds":["…"]}}`)
+	}
+	var req syncRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return p, clientError("INVALID_REQUEST", "request body is not valid JSON: "+err.Error())
+	}
+	if req.Request == nil || isNull(req.Request.ObjectType) {
+		return p, clientError("UOS_0003", "Data type of {0} should be {1}.")
+	}
+	if err := json.Unmarshal(req.Request.ObjectType, &p.objectType); err != nil {
+		return p, clientError("UOS_0003", "Data type of {0} should be {1}.")
+	}
+	if !store.ValidObjectType(p.objectType) {
+		return p, clientError("UOS_0072", "Invalid Object Type.")
+	}
+	if !isNull(req.Request.ObjectIDs) {
+		var raw []json.RawMessage
+		if err := json.Unmarshal(req.Request.ObjectIDs, &raw); err != nil {
+			return p, clientError("INVALID_OBJECT_IDS", "objectIds must be a list of strings")
+		}
+		if len(raw) > s.cfg.MaxIDs {
+			return p, clientError("TOO_MANY_IDS", fmt.Sprintf("%d objectIds in one call; the limit is %d: split them into smaller blocks", len(raw), s.cfg.MaxIDs))
+		}
+		ids := make([]string, len(raw))
+		for i, v := range raw {
+			if err := json.Unmarshal(v, &ids[i]); err != nil || isNull(v) {
+				return p, clientError("INVALID_OBJECT_IDS", fmt.Sprintf("objectIds[%d] is %s, not a string: objectIds must be a list of strings", i, truncate(string(v), 40)))
+			}
+		}
+		p.ids = store.Dedupe(ids)
+	}
+	if !isNull(req.Request.OperationType) {
+		var op string
+		if err := json.Unmarshal(req.Request.OperationType, &op); err != nil {
+			return p, clientError("INVALID_OPERATION_TYPE", `operationType must be the string "sync" or absent`)
+		}
+		p.sync = op == "sync"
+	}
+	return p, nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) (map[string]any, *apiError) {
+	if !s.authorized(r) {
+		msg := "missing API key: send Authorization: Bearer <key>"
+		if r.Header.Get("Authorization") != "" {
+			msg = "the API key was not accepted: check the key sent in Authorization: Bearer <key>"
+		}
+		return nil, &apiError{status: http.StatusUnauthorized, code: "UNAUTHORIZED", err: "UNAUTHORIZED", msg: msg}
+	}
+	p, aerr := s.parse(w, r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if !p.sync {
+		if len(p.ids) > 0 && !s.queue.TryPush(p.objectType, p.ids) {
+			s.count(p.objectType, "background", "refused", len(p.ids))
+			return nil, &apiError{status: http.StatusServiceUnavailable, code: "SERVICE_UNAVAILABLE", err: "QUEUE_FULL",
+				msg: fmt.Sprintf("the indexing queue is full (%d of %d ids waiting): retry this call later", s.queue.Len(), s.cfg.QueueSize)}
+		}
+		s.count(p.objectType, "background", "queued", len(p.ids))
+		return map[string]any{"response": "SUCCESS"}, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.SyncTimeout)
+	defer cancel()
+	es := map[string]bool{}
+	for start := 0; start < len(p.ids); start += s.cfg.BatchSize {
+		part := p.ids[start:min(start+s.cfg.BatchSize, len(p.ids))]
+		got, _, err := s.indexBatch(ctx, "sync", p.objectType, part)
+		if err != nil {
+			if ctx.Err() != nil && r.Context().Err() == nil {
+				return nil, &apiError{status: http.StatusInternalServerError, code: "SERVER_ERROR", err: "SYNC_TIMEOUT",
+					msg: fmt.Sprintf("indexing did not finish within %s; some ids may be indexed: send the block again", s.cfg.SyncTimeout)}
+			}
+			return nil, &apiError{status: http.StatusServiceUnavailable, code: "SERVICE_UNAVAILABLE", err: "BACKEND_UNAVAILABLE",
+				msg: "could not index: " + err.Error() + "; retry later"}
+		}
+		for id, ok := range got {
+			es[id] = ok
+		}
+	}
+	return map[string]any{"response": "SUCCESS", "esSyncResponse": es}, nil
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	healthy := true
+	for name, check := range s.cfg.Health {
+		if err := check(ctx); err != nil {
+			checks[name] = err.Error()
+			healthy = false
+		} else {
+			checks[name] = "ok"
+		}
+	}
+	status := http.StatusOK
+	if !healthy {
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"healthy": healthy, "checks": checks, "queueDepth": s.queue.Len()})
+}
+
+var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>indexsync serve</title>
+<style>body{font-family:sans-serif;margin:2em}td{padding:2px 12px}</style></head>
+<body><h1>indexsync Sync API</h1>
+<table>
+<tr><td>version</td><td>{{.Version}}</td></tr>
+<tr><td>up since</td><td>{{.Started}}</td></tr>
+<tr><td>queue</td><td>{{.Queue}} of {{.Capacity}} ids waiting</td></tr>
+<tr><td>workers</td><td>{{.Workers}}</td></tr>
+</table>
+<p>POST <code>/v1/data/sync</code> or <code>/api/data/v1/index/sync</code>; <a href="/health">/health</a>; <a href="/metrics">/metrics</a>.</p>
+</body></html>
+`))
+
+func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = statusPage.Execute(w, map[string]any{
+		"Version": s.cfg.Version, "Started": s.started.UTC().Format(time.RFC3339),
+		"Queue": s.queue.Len(), "Capacity": s.cfg.QueueSize, "Workers": s.cfg.Workers,
+	})
+}

@@ -1,0 +1,254 @@
+// Package syncapi is indexsync's Sync API service: a drop-in for Sunbird's
+// POST /v1/data/sync (SUNBIRD.md §6) that keeps its request and envelope but
+// indexes in bulk, answers per id, and never drops work silently.
+//
+// Without operationType the ids go to a bounded in-memory queue that workers
+// index in bulk (503 when the queue is full); with operationType "sync" the
+// call waits and reports each id in esSyncResponse.
+package syncapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/indexsync/indexsync/internal/secret"
+	"github.com/indexsync/indexsync/internal/store"
+	"github.com/indexsync/indexsync/internal/sunbird"
+)
+
+// Loader reads objects by id and builds their documents.
+type Loader interface {
+	Documents(ctx context.Context, objectType string, ids []string) (store.Result, error)
+}
+
+// Writer indexes documents and returns, per failed id, why it failed.
+type Writer interface {
+	Write(ctx context.Context, objectType string, docs map[string]sunbird.Document) (failed map[string]string, err error)
+}
+
+// Config tunes the service.
+type Config struct {
+	APIKeys         []secret.String
+	InsecureNoAuth  bool          // accept calls without a key (local use only)
+	MaxBody         int64         // bytes; larger bodies get 413
+	MaxIDs          int           // ids per call; more get 400
+	SyncTimeout     time.Duration // operationType "sync": how long a call may take
+	QueueSize       int           // ids waiting for background indexing
+	Workers         int           // background indexing workers
+	BatchSize       int           // ids per background bulk request
+	ShutdownTimeout time.Duration // how long SIGTERM may take to drain the queue
+	StateDir        string        // where ids that could not be drained are written
+	Health          map[string]func(context.Context) error
+	Version         string
+	Gatherer        prometheus.Gatherer // exposed on /metrics; nil: no /metrics
+}
+
+// Server is the Sync API.
+type Server struct {
+	cfg     Config
+	loader  Loader
+	writer  Writer
+	log     *slog.Logger
+	queue   *queue
+	metrics *metrics
+	started time.Time
+	now     func() time.Time
+
+	failures *failLog // ids the background workers could not index
+}
+
+// New returns a server. reg receives the service's metrics.
+func New(cfg Config, loader Loader, writer Writer, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
+	if len(cfg.APIKeys) == 0 && !cfg.InsecureNoAuth {
+		return nil, errors.New("no API key configured: set --api-keys / --api-keys-file (or INDEXSYNC_API_KEYS), or --insecure-no-auth for local use")
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.MaxIDs <= 0 {
+		cfg.MaxIDs = 10000
+	}
+	if cfg.SyncTimeout <= 0 {
+		cfg.SyncTimeout = 30 * time.Second
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 100000
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 60 * time.Second
+	}
+	s := &Server{
+		cfg: cfg, loader: loader, writer: writer, log: log,
+		queue: newQueue(cfg.QueueSize), started: time.Now(), now: time.Now,
+	}
+	s.failures = newFailLog(cfg.StateDir, s.started)
+	s.metrics = newMetrics(reg, s.queue, cfg.QueueSize)
+	return s, nil
+}
+
+// authorized compares the bearer token with every key in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.InsecureNoAuth {
+		return true
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	match := 0
+	for _, k := range s.cfg.APIKeys {
+		match |= subtle.ConstantTimeCompare([]byte(token), []byte(k.Reveal()))
+	}
+	return match == 1
+}
+
+// Run serves on ln and runs the background workers until ctx ends, then
+// shuts down gracefully: it stops accepting, finishes the calls in flight
+// and drains the queue within ShutdownTimeout. Ids it could not index are
+// written to a file in StateDir and logged.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var workers sync.WaitGroup
+	for i := 0; i < s.cfg.Workers; i++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			s.worker(workCtx)
+		}()
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("serving the Sync API", "addr", ln.Addr().String(), "workers", s.cfg.Workers, "queue", s.cfg.QueueSize)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.log.Info("shutting down: no new calls; draining the queue", "queued", s.queue.Len(), "timeout", s.cfg.ShutdownTimeout)
+	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
+	shutCtx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("http shutdown", "err", err)
+	}
+	s.queue.Close()
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-shutCtx.Done():
+		stopWork()
+		<-done
+	}
+	if left := s.queue.Drain(); len(left) > 0 {
+		byType := map[string][]string{}
+		for _, it := range left {
+			byType[it.objectType] = append(byType[it.objectType], it.id)
+		}
+		for t, ids := range byType {
+			s.recordFailed(t, ids, "queue not drained before --shutdown-timeout")
+		}
+	}
+	if n := s.failures.total(); n > 0 {
+		s.log.Error("some ids were not indexed; they are listed for `indexsync run --ids-file`", "ids", n, "files", s.failures.paths())
+	} else {
+		s.log.Info("queue drained")
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	return nil
+}
+
+// worker indexes queued ids in bulk until the queue is closed and empty.
+func (s *Server) worker(ctx context.Context) {
+	for ctx.Err() == nil {
+		objectType, ids, ok := s.queue.Pop(ctx, s.cfg.BatchSize)
+		if !ok {
+			return
+		}
+		_, rejected, err := s.indexBatch(ctx, "background", objectType, ids)
+		if err != nil {
+			s.recordFailed(objectType, ids, err.Error())
+			continue
+		}
+		if len(rejected) > 0 {
+			s.recordFailed(objectType, rejected, "document rejected by the search engine")
+		}
+	}
+}
+
+// indexBatch loads and indexes ids; it returns per-id success and the ids
+// whose documents the engine rejected. An id fails when it has no row, when
+// its document was rejected, or (err) when a backend failed for the batch.
+func (s *Server) indexBatch(ctx context.Context, mode, objectType string, ids []string) (map[string]bool, []string, error) {
+	out := make(map[string]bool, len(ids))
+	start := time.Now()
+	res, err := s.loader.Documents(ctx, objectType, ids)
+	if err != nil {
+		s.count(objectType, mode, "failed", len(ids))
+		s.log.Error("read from Cassandra failed; ids not indexed", "mode", mode, "objectType", objectType, "ids", len(ids), "first", ids[0], "err", err)
+		return nil, nil, err
+	}
+	failed, err := s.writer.Write(ctx, objectType, res.Docs)
+	s.metrics.bulkSeconds.WithLabelValues(objectType).Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.count(objectType, mode, "failed", len(ids))
+		s.log.Error("indexing failed; ids not indexed", "mode", mode, "objectType", objectType, "ids", len(ids), "first", ids[0], "err", err)
+		return nil, nil, err
+	}
+	for _, id := range res.NotFound {
+		out[id] = false
+	}
+	var indexed int
+	var rejected []string
+	for id := range res.Docs {
+		if reason, bad := failed[id]; bad {
+			out[id] = false
+			rejected = append(rejected, id)
+			s.log.Warn("document rejected", "objectType", objectType, "id", id, "reason", reason)
+		} else {
+			out[id] = true
+			indexed++
+		}
+	}
+	s.count(objectType, mode, "indexed", indexed)
+	s.count(objectType, mode, "rejected", len(rejected))
+	s.count(objectType, mode, "not_found", len(res.NotFound))
+	if len(res.NotFound) > 0 && mode == "background" {
+		s.log.Warn("ids not found in Cassandra", "objectType", objectType, "count", len(res.NotFound), "first", res.NotFound[0])
+	}
+	return out, rejected, nil
+}
+
+func (s *Server) count(objectType, mode, outcome string, n int) {
+	if n > 0 {
+		s.metrics.ids.WithLabelValues(objectType, mode, outcome).Add(float64(n))
+	}
+}
