@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"runtime"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
@@ -63,3 +64,5 @@ type cqlExecer struct{ s *gocql.Session }
 func (e cqlExecer) Exec(ctx context.Context, stmt string) error {
 	return e.s.Query(stmt).ExecContext(ctx)
 }
+
+func cores() int { return runtime.NumCPU() }

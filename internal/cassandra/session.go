@@ -126,10 +126,32 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 		cluster.SslOpts = &gocql.SslOptions{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, EnableHostVerification: true}
 	}
 	s, err := cluster.CreateSession()
+	if err != nil && cfg.Keyspace != "" {
+		// With a keyspace bound, the driver hides why it could not connect
+		// (a missing keyspace, bad credentials) behind "no connections";
+		// connect without it to tell which.
+		return nil, diagnose(ctx, cluster, err, addrs, cfg)
+	}
 	if err != nil {
 		return nil, classify(err, addrs, cfg)
 	}
 	return &Session{Session: s, cfg: cfg}, nil
+}
+
+func diagnose(ctx context.Context, cluster *gocql.ClusterConfig, orig error, addrs []string, cfg Config) error {
+	bare := *cluster
+	bare.Keyspace = ""
+	s, err := bare.CreateSession()
+	if err != nil {
+		return classify(err, addrs, cfg)
+	}
+	defer s.Close()
+	var name string
+	err = s.Query("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", cfg.Keyspace).ScanContext(ctx, &name)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return &ConnectError{Addrs: addrs, Problem: NoKeyspace, Err: fmt.Errorf("keyspace %q does not exist", cfg.Keyspace)}
+	}
+	return classify(orig, addrs, cfg)
 }
 
 func classify(err error, addrs []string, cfg Config) error {
@@ -140,7 +162,7 @@ func classify(err error, addrs []string, cfg Config) error {
 		strings.Contains(msg, "password are incorrect"),
 		strings.Contains(msg, "Authentication"),
 		strings.Contains(msg, "authentication") && strings.Contains(msg, "fail"),
-		strings.Contains(msg, "requires authentication"):
+		strings.Contains(msg, "requires authentication"), strings.Contains(msg, "authentication required"):
 		return &ConnectError{Addrs: addrs, Username: cfg.Username, Problem: BadCredentials, Err: err}
 	case strings.Contains(msg, "Keyspace") && strings.Contains(msg, "does not exist"):
 		return &ConnectError{Addrs: addrs, Problem: NoKeyspace, Err: fmt.Errorf("keyspace %q does not exist", cfg.Keyspace)}

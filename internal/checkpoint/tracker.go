@@ -1,0 +1,149 @@
+package checkpoint
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Tracker records the progress of concurrent workers in a State and saves
+// it to a file before acknowledging each change.
+//
+// Saves are group-committed: a change waits for a save that includes it; the
+// first waiter writes the state with every change made so far while later
+// ones wait for its result, so N workers confirming at once cost one write
+// and fsync rather than N.
+type Tracker struct {
+	path string
+
+	mu      sync.Mutex
+	saved   *sync.Cond // signalled when a save ends
+	st      State
+	gen     uint64 // changes applied to st
+	durable uint64 // changes covered by the last successful save
+	saving  bool   // a save is in progress (outside mu)
+	buf     []byte // encoding buffer, used only by the saver
+}
+
+// NewTracker returns a Tracker over a copy of st that saves to path. It does
+// not save; call Save to write the initial state of a fresh run.
+func NewTracker(path string, st *State) *Tracker {
+	t := &Tracker{path: path, st: st.clone()}
+	t.saved = sync.NewCond(&t.mu)
+	return t
+}
+
+// Advance records that everything of unit up to next is confirmed and adds
+// delta to the counts, and returns once that is saved. next may equal the
+// unit's current Next (to record counts only) but may not go back or past
+// the unit's End.
+func (t *Tracker) Advance(unit int, next int64, delta Counts) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, err := t.unitLocked(unit)
+	if err != nil {
+		return err
+	}
+	if next < u.Next || next > u.End {
+		return fmt.Errorf("checkpoint: advance unit %d (%d,%d] from %d to %d: out of order or out of range", unit, u.Start, u.End, u.Next, next)
+	}
+	u.Next = next
+	t.st.Counts = t.st.Counts.Add(delta)
+	return t.commitLocked()
+}
+
+// Finish marks unit done (everything up to its End confirmed) and saves.
+// Finishing a done unit does nothing.
+func (t *Tracker) Finish(unit int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if unit < 0 || unit >= len(t.st.Units) {
+		return fmt.Errorf("checkpoint: finish unit %d: no such unit (have %d)", unit, len(t.st.Units))
+	}
+	u := &t.st.Units[unit]
+	if u.Done {
+		return nil
+	}
+	u.Next, u.Done = u.End, true
+	return t.commitLocked()
+}
+
+// MarkComplete marks the run complete and saves; --resume on it then does
+// nothing. Every unit must be done.
+func (t *Tracker) MarkComplete() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.st.Pending(); len(p) > 0 {
+		return fmt.Errorf("checkpoint: cannot mark the run complete: %d of %d units pending", len(p), len(t.st.Units))
+	}
+	t.st.Complete = true
+	return t.commitLocked()
+}
+
+// Save writes the current state.
+func (t *Tracker) Save() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.commitLocked()
+}
+
+// Pending returns the indexes of the units not done, in order.
+func (t *Tracker) Pending() []int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.st.Pending()
+}
+
+// Snapshot returns a copy of the current state (saved or not).
+func (t *Tracker) Snapshot() State {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.st.clone()
+}
+
+func (t *Tracker) unitLocked(unit int) (*Unit, error) {
+	if unit < 0 || unit >= len(t.st.Units) {
+		return nil, fmt.Errorf("checkpoint: advance unit %d: no such unit (have %d)", unit, len(t.st.Units))
+	}
+	u := &t.st.Units[unit]
+	if u.Done {
+		return nil, fmt.Errorf("checkpoint: advance unit %d: already done", unit)
+	}
+	return u, nil
+}
+
+// commitLocked counts a change to st and returns once a save that includes
+// it has succeeded (or the save this caller made has failed). t.mu is held
+// on entry and on return, and released during the write.
+func (t *Tracker) commitLocked() error {
+	t.gen++
+	mine := t.gen
+	for t.durable < mine {
+		if t.saving {
+			t.saved.Wait()
+			continue
+		}
+		// Become the saver for every change applied so far.
+		t.saving = true
+		upto := t.gen
+		t.st.SavedAt = time.Now().UTC()
+		b, err := t.st.appendJSON(t.buf[:0])
+		if err == nil {
+			t.buf = b
+			t.mu.Unlock()
+			err = writeAtomic(t.path, b)
+			t.mu.Lock()
+		}
+		t.saving = false
+		if err == nil && upto > t.durable {
+			t.durable = upto
+		}
+		// Waiters whose change this save covered return; the others (or all,
+		// after a failure) try a save of their own.
+		t.saved.Broadcast()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package runlog
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+)
+
+// Summary is the content of summary_<ms>.json, the machine-readable result
+// of a run. Times are written in UTC with RFC 3339 (nanosecond) precision
+// whatever their location.
+type Summary struct {
+	ObjectType      string    `json:"objectType"`
+	Target          string    `json:"target"`
+	Started         time.Time `json:"started"`
+	Finished        time.Time `json:"finished"`
+	DurationSeconds float64   `json:"durationSeconds"`
+	Total           int       `json:"total"`
+	Succeeded       int       `json:"succeeded"`
+	Failed          int       `json:"failed"`
+	Skipped         int       `json:"skipped"`
+	Retries         int       `json:"retries"`
+	DocsPerSecond   float64   `json:"docsPerSecond"`
+	ExitCode        int       `json:"exitCode"`
+	// ResumedFrom is nil for a run that started afresh; for a resumed run it
+	// is what the checkpoint held when this process took over.
+	ResumedFrom *Resumed `json:"resumedFrom"`
+}
+
+// Resumed describes the checkpoint a resumed run started from.
+type Resumed struct {
+	SavedAt   time.Time `json:"savedAt"`
+	Succeeded int       `json:"succeeded"`
+	Failed    int       `json:"failed"`
+	Skipped   int       `json:"skipped"`
+}
+
+// MarshalJSON writes times in UTC and non-finite rates (a zero-length run)
+// as 0, which JSON cannot otherwise represent.
+func (s Summary) MarshalJSON() ([]byte, error) {
+	type plain Summary // no methods: no recursion
+	p := plain(s)
+	p.Started = p.Started.UTC()
+	p.Finished = p.Finished.UTC()
+	p.DurationSeconds = finite(p.DurationSeconds)
+	p.DocsPerSecond = finite(p.DocsPerSecond)
+	if p.ResumedFrom != nil {
+		r := *p.ResumedFrom
+		r.SavedAt = r.SavedAt.UTC()
+		p.ResumedFrom = &r
+	}
+	return json.Marshal(p)
+}
+
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}
+
+// SummaryPath returns the name WriteSummary uses in dir.
+func SummaryPath(dir string, runMS int64) string {
+	return filepath.Join(dir, "summary_"+strconv.FormatInt(runMS, 10)+".json")
+}
+
+// WriteSummary writes s, indented, to summary_<runMS>.json in dir and returns
+// its path. The write is atomic: readers see the old file or the new one,
+// never a part (temp file in dir, fsync, rename, fsync of dir). A resumed
+// run replaces its earlier summary.
+func WriteSummary(dir string, runMS int64, s Summary) (string, error) {
+	path := SummaryPath(dir, runMS)
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encode summary: %w", err)
+	}
+	b = append(b, '\n')
+	if err := writeAtomic(path, b); err != nil {
+		return "", fmt.Errorf("write summary: %w", err)
+	}
+	return path, nil
+}
+
+// writeAtomic replaces path with data so that a crash at any point leaves
+// either the old content or the new.
+func writeAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return stateDirError(dir, filepath.Base(path), err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be opened for sync there
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+package syncjob
+
+import "time"
+
+var testTime = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
