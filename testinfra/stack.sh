@@ -364,9 +364,11 @@ start_cassandra() {
 start_opensearch() {
   local w cp heap xms
   w=$(workdir opensearch)
-  # Fresh data every start: tests expect a clean set of indexes.
+  # Fresh data every start: tests expect a clean set of indexes. STACK_KEEP_DATA=1
+  # keeps the indexes (a restart that simulates an outage, not a new server).
   rotate_logs "$w"
-  rm -rf "$w/data" "$w/tmp" "$w/config" "$w/modules" "$w/plugins"
+  if [[ -z ${STACK_KEEP_DATA:-} ]]; then rm -rf "$w/data"; fi
+  rm -rf "$w/tmp" "$w/config" "$w/modules" "$w/plugins"
   mkdir -p "$w/data" "$w/logs" "$w/tmp" "$w/config" "$w/modules" "$w/plugins"
   render "$HERE/opensearch/log4j2.properties" "$w/log4j2.properties" "LOG_DIR=$w/logs"
   cp=$CACHE_DIR/opensearch-launcher/classes:$(<"$CACHE_DIR/opensearch/classpath.txt")

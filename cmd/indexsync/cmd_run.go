@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,8 @@ import (
 	"github.com/indexsync/indexsync/internal/idsfile"
 	"github.com/indexsync/indexsync/internal/progress"
 	"github.com/indexsync/indexsync/internal/runlog"
+	"github.com/indexsync/indexsync/internal/schema"
+	"github.com/indexsync/indexsync/internal/search"
 	"github.com/indexsync/indexsync/internal/secret"
 	"github.com/indexsync/indexsync/internal/source"
 	"github.com/indexsync/indexsync/internal/store"
@@ -270,6 +273,20 @@ func (o *runOptions) finalize(cmd *cobra.Command) error {
 	return config.Join(errs...)
 }
 
+// lockStateDir takes an exclusive lock on the state directory, so two runs
+// cannot overwrite each other's checkpoint.
+func lockStateDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, config.Usagef("--state-dir %s: %v", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, config.Usagef("--state-dir %s is in use by another indexsync run (give each run its own --state-dir)", dir)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
 // checkWritable makes sure the state dir exists (creating it) and takes files.
 func checkWritable(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -294,7 +311,7 @@ func (o *runOptions) fingerprint() string {
 		parts = append(parts, abs, strconv.FormatInt(st.Size(), 10), st.ModTime().UTC().String())
 	}
 	if o.Target == "search" {
-		parts = append(parts, o.searchIndex())
+		parts = append(parts, o.searchIndex(), strconv.FormatBool(o.Rebuild))
 	}
 	return checkpoint.Fingerprint(parts...)
 }
@@ -312,6 +329,13 @@ func (o *runOptions) searchIndex() string {
 func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 	log := g.logger.With("component", "run")
 	cpPath := filepath.Join(o.StateDir, "checkpoint.json")
+	if !o.DryRun {
+		unlock, err := lockStateDir(o.StateDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 
 	// What to do: a fresh run, or the rest of an interrupted one.
 	var prev *checkpoint.State
@@ -360,6 +384,11 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 		if len(res.Skipped) > 0 || res.Duplicates > 0 {
 			fmt.Fprintf(g.stderr, "%s: %d ids, %d lines skipped (not ids), %d duplicates dropped\n", o.IDsFile, len(res.IDs), len(res.Skipped), res.Duplicates)
 		}
+		for _, t := range res.ObjectTypes {
+			if t != o.ObjectType {
+				return config.Usagef("--ids-file %s holds %s ids (from an old job's log) but --object-type is %s", o.IDsFile, t, o.ObjectType)
+			}
+		}
 		ids = res.IDs
 		if o.shardN > 1 {
 			ids = shardIDs(ids, o.shardI, o.shardN)
@@ -375,7 +404,8 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 	conc := o.Concurrency
 	var tgt syncjob.Target
 	var apiClient *syncapi.Client
-	var searchRetries func() int64
+	var rebuild *schema.Rebuild
+	var searchClient *search.Client
 	runMS := time.Now().UnixMilli()
 	if prev != nil {
 		runMS = prev.RunMS
@@ -403,9 +433,19 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 		if err != nil {
 			return err
 		}
-		log.Info("search engine", "engine", info.String(), "index", o.searchIndex())
-		tgt = &target.Search{Client: client, Index: o.searchIndex()}
-		searchRetries = func() int64 { return client.Stats().RetriedItems }
+		searchClient = client
+		index := o.searchIndex()
+		if o.Rebuild && !o.DryRun {
+			rb, err := o.startRebuild(ctx, client, prev != nil)
+			if err != nil {
+				return err
+			}
+			rebuild = &rb
+			index = rb.Index
+			log.Info("rebuilding into a fresh index; the alias moves when it is complete", "alias", rb.Alias, "index", rb.Index, "old", rb.Old)
+		}
+		log.Info("search engine", "engine", info.String(), "index", index)
+		tgt = &target.Search{Client: client, Index: index}
 	}
 	var dry *target.Dry
 	if o.DryRun {
@@ -415,7 +455,6 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 		}
 		tgt = dry
 	}
-	_ = searchRetries
 
 	// The work: units of the ring (or of the ids file), and its source.
 	table, key, _ := source.Table(o.ObjectType)
@@ -551,6 +590,19 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 		if final.Counts.Failed > 0 {
 			exit = exitSomeFailed
 		}
+		if rebuild != nil {
+			if final.Counts.Failed > 0 {
+				fmt.Fprintf(g.stderr, "indexsync: the rebuild left %d documents out; alias %s stays on %v and the new index %s is kept for inspection\n", final.Counts.Failed, rebuild.Alias, rebuild.Old, rebuild.Index)
+			} else if err := rebuild.Finish(ctx, searchClient, o.DeleteOld); err != nil {
+				return &fatalError{err: fmt.Errorf("rebuild loaded %s but could not switch the alias: %w", rebuild.Index, err)}
+			} else {
+				fmt.Fprintf(g.stdout, "Alias %s now points to %s (was %v)", rebuild.Alias, rebuild.Index, rebuild.Old)
+				if o.DeleteOld && len(rebuild.Old) > 0 {
+					fmt.Fprint(g.stdout, "; old index deleted")
+				}
+				fmt.Fprintln(g.stdout)
+			}
+		}
 	}
 	finished := time.Now()
 	sum := runlog.Summary{
@@ -585,6 +637,27 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 		return &unreachableError{err: runErr}
 	}
 	return &fatalError{err: fmt.Errorf("%w; checkpoint saved in %s: run again with --resume", runErr, cpPath)}
+}
+
+// startRebuild creates the fresh index of a rebuild, or finds the one a
+// resumed rebuild was loading.
+func (o *runOptions) startRebuild(ctx context.Context, client *search.Client, resuming bool) (schema.Rebuild, error) {
+	if resuming {
+		rb, err := schema.LoadRebuild(o.StateDir)
+		if err != nil {
+			return rb, config.Usagef("--resume --rebuild: cannot read %s in %s: %v", schema.RebuildFile, o.StateDir, err)
+		}
+		return rb, nil
+	}
+	ix, _ := schema.IndexFor(o.ObjectType)
+	rb, err := schema.StartRebuild(ctx, client, ix, o.searchIndex(), time.Now())
+	if err != nil {
+		return rb, err
+	}
+	if err := rb.Save(o.StateDir); err != nil {
+		return rb, &config.UsageError{Err: fmt.Errorf("save the rebuild state: %w", err)}
+	}
+	return rb, nil
 }
 
 // isStartupFailure: a stop before anything was sent because the target

@@ -141,13 +141,6 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-func TestNotImplementedExits2(t *testing.T) {
-	_, stderr, code := runCmd(t, "verify")
-	if code != exitUsage || !strings.Contains(stderr, "not implemented") {
-		t.Errorf("code %d stderr %q", code, stderr)
-	}
-}
-
 func TestCassandraUnreachable(t *testing.T) {
 	// Port 1 on loopback: nothing listens there.
 	_, stderr, code := runCmd(t, "seed", "--cassandra-port", "1", "--cassandra-timeout", "2s")

@@ -164,9 +164,9 @@ func TestRead(t *testing.T) {
 			},
 		},
 		{
-			name: "dedupe keeps the first",
+			name:  "dedupe keeps the first",
 			input: "u-2\nu-1\nu-2\n" + record(1, "user", "u-3", "u-1", "u-3") + "u-3\n",
-			want: Result{IDs: []string{"u-2", "u-1", "u-3"}, Duplicates: 4, ObjectTypes: []string{"user"}},
+			want:  Result{IDs: []string{"u-2", "u-1", "u-3"}, Duplicates: 4, ObjectTypes: []string{"user"}},
 		},
 		{
 			name: "mixed file",
@@ -345,5 +345,21 @@ func TestBadLineString(t *testing.T) {
 	got := BadLine{LineNo: 3, Text: "a b", Reason: "contains whitespace"}.String()
 	if want := `line 3: contains whitespace: "a b"`; got != want {
 		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+// BenchmarkReadPlain reads 100,000 plain uuid lines.
+func BenchmarkReadPlain(b *testing.B) {
+	var sb strings.Builder
+	for i := range 100_000 {
+		fmt.Fprintf(&sb, "%08d-0a1c-4a8e-9c1e-1a2b3c4d5e6f\n", i)
+	}
+	input := sb.String()
+	b.SetBytes(int64(len(input)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Read(strings.NewReader(input)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -30,9 +30,9 @@ import (
 	"sync"
 )
 
-// ObjectTypes are the object types a run syncs, each the prefix of its log
+// objectTypes are the object types a run syncs, each the prefix of its log
 // names.
-var ObjectTypes = []string{"user", "organisation", "location"}
+var objectTypes = []string{"user", "organisation", "location"}
 
 // Paths are the three files a Log appends to.
 type Paths struct {
@@ -73,7 +73,7 @@ type Log struct {
 // works.
 func Open(dir, objectType string, runMS int64) (*Log, error) {
 	if !validType(objectType) {
-		return nil, fmt.Errorf("open run logs: unknown object type %q (want one of %s)", objectType, strings.Join(ObjectTypes, ", "))
+		return nil, fmt.Errorf("open run logs: unknown object type %q (want one of %s)", objectType, strings.Join(objectTypes, ", "))
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, stateDirError(dir, "", err)
@@ -106,7 +106,7 @@ func Open(dir, objectType string, runMS int64) (*Log, error) {
 }
 
 func validType(t string) bool {
-	for _, v := range ObjectTypes {
+	for _, v := range objectTypes {
 		if t == v {
 			return true
 		}

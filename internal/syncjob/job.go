@@ -46,11 +46,17 @@ type Outcome struct {
 }
 
 // Target sends one block. An error means the block failed as a whole after
-// the target's own retries (every id not in Outcome.Failed fails with it),
-// unless it is a *StopError, which stops the run.
+// the target's own retries. If the error wraps ErrTransient (the target is
+// unreachable or overloaded), the job waits and sends the same block again,
+// and stops with the block unconfirmed — so --resume sends it — when the
+// target does not come back; any other error fails the block's ids. A
+// *StopError stops the run at once.
 type Target interface {
 	Send(ctx context.Context, block []Item) (Outcome, error)
 }
+
+// ErrTransient marks a target error that may go away: a Target wraps it.
+var ErrTransient = errors.New("target unavailable")
 
 // StopError stops the run: continuing cannot help (a rejected API key, the
 // API failing block after block).
@@ -73,19 +79,23 @@ type Records interface {
 
 // Config is one run.
 type Config struct {
-	Units           []checkpoint.Unit // all units, by index
-	Pending         []int             // indexes of the units left to do
-	Source          Source
-	Target          Target
-	Checkpoint      Checkpoint
-	Records         Records
-	BlockSize       int           // items per block
-	BlockBytes      int           // document bytes per block (0: no limit)
-	Concurrency     int           // workers
-	Sleep           time.Duration // pause between a worker's calls (the old job's sleep)
-	Throttle        *throttle.Throttle
-	RequestNo       int // requests already made (a resumed run continues the numbering)
-	MaxFailedInARow int // whole blocks failing in a row before the run stops; 0 = 3
+	Units       []checkpoint.Unit // all units, by index
+	Pending     []int             // indexes of the units left to do
+	Source      Source
+	Target      Target
+	Checkpoint  Checkpoint
+	Records     Records
+	BlockSize   int           // items per block
+	BlockBytes  int           // document bytes per block (0: no limit)
+	Concurrency int           // workers
+	Sleep       time.Duration // pause between a worker's calls (the old job's sleep)
+	Throttle    *throttle.Throttle
+	RequestNo   int // requests already made (a resumed run continues the numbering)
+	// Rounds is how many times a block is sent after a transient failure
+	// (each time after the target's own retries) before the run stops;
+	// RoundWait is the pause between rounds. Defaults: 3 and 10 s.
+	Rounds    int
+	RoundWait time.Duration
 
 	// OnBlock, when set, is called after each block is recorded, with the
 	// counts of that block (for progress and console lines).
@@ -115,8 +125,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.BlockSize < 1 {
 		cfg.BlockSize = 100
 	}
-	if cfg.MaxFailedInARow <= 0 {
-		cfg.MaxFailedInARow = 3
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 3
+	}
+	if cfg.RoundWait <= 0 {
+		cfg.RoundWait = 10 * time.Second
 	}
 	if cfg.Throttle == nil {
 		cfg.Throttle = throttle.New(0)
@@ -133,11 +146,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for u := range units {
-				if err := r.unit(ctx, stopCtx, u); err != nil {
-					stop(err)
-					return
-				}
+			if err := r.worker(ctx, stopCtx, units); err != nil {
+				stop(err)
 			}
 		}()
 	}
@@ -170,9 +180,8 @@ type runner struct {
 	reqNo  atomic.Int64
 	blocks atomic.Int64
 
-	mu        sync.Mutex
-	total     checkpoint.Counts
-	failedRow int // whole blocks failed in a row, over all workers
+	mu    sync.Mutex
+	total checkpoint.Counts
 }
 
 func (r *runner) counts() checkpoint.Counts {
@@ -181,50 +190,40 @@ func (r *runner) counts() checkpoint.Counts {
 	return r.total
 }
 
+// block is a run of items to send in one call. It may span units: a worker
+// reads unit after unit into full blocks, and marks say how far each unit
+// gets once the block is confirmed.
 type block struct {
 	items []Item
-	last  int64 // Seq of the last item: the unit's checkpoint after this block
+	marks []mark
 }
 
-// unit reads one unit and sends its blocks. Reading runs one block ahead of
-// sending, so the source and the target work at the same time.
-func (r *runner) unit(ctx, stopCtx context.Context, ui int) error {
-	u := r.cfg.Units[ui]
-	uctx, ucancel := context.WithCancel(stopCtx)
-	defer ucancel()
+// mark is the checkpoint of one unit after its block is confirmed.
+type mark struct {
+	unit     int
+	next     int64 // Seq of the unit's last item in the block (or its old Next)
+	finished bool  // the unit has no items after this block
+}
+
+func (b *block) touch(unit int, seq int64) {
+	if n := len(b.marks); n > 0 && b.marks[n-1].unit == unit {
+		b.marks[n-1].next = seq
+		return
+	}
+	b.marks = append(b.marks, mark{unit: unit, next: seq})
+}
+
+// worker takes units from the channel, reads them into blocks and sends
+// the blocks in order. Reading runs one block ahead of sending, so the
+// source and the target work at the same time.
+func (r *runner) worker(ctx, stopCtx context.Context, units <-chan int) error {
+	rctx, rcancel := context.WithCancel(stopCtx)
+	defer rcancel()
 	blocks := make(chan block, 1)
-	scanErr := make(chan error, 1)
+	readErr := make(chan error, 1)
 	go func() {
 		defer close(blocks)
-		var cur block
-		size := 0
-		flush := func() bool {
-			if len(cur.items) == 0 {
-				return true
-			}
-			select {
-			case blocks <- cur:
-				cur, size = block{}, 0
-				return true
-			case <-uctx.Done():
-				return false
-			}
-		}
-		err := r.cfg.Source.Items(uctx, u, u.Next, func(it Item) error {
-			if len(cur.items) > 0 && (len(cur.items) >= r.cfg.BlockSize || (r.cfg.BlockBytes > 0 && size+len(it.Doc) > r.cfg.BlockBytes)) {
-				if !flush() {
-					return uctx.Err()
-				}
-			}
-			cur.items = append(cur.items, it)
-			cur.last = it.Seq
-			size += len(it.Doc)
-			return nil
-		})
-		if err == nil {
-			flush()
-		}
-		scanErr <- err
+		readErr <- r.read(rctx, units, blocks)
 	}()
 
 	first := true
@@ -232,34 +231,77 @@ func (r *runner) unit(ctx, stopCtx context.Context, ui int) error {
 		if stopCtx.Err() != nil {
 			continue // drain: blocks not yet in flight are not sent
 		}
-		if !first && r.cfg.Sleep > 0 {
+		if len(b.items) > 0 && !first && r.cfg.Sleep > 0 {
 			if err := sleep(stopCtx, r.cfg.Sleep); err != nil {
 				continue
 			}
 		}
-		first = false
-		if err := r.send(ctx, ui, b); err != nil {
-			// let the reader stop, then report
-			ucancel()
+		if len(b.items) > 0 {
+			first = false
+		}
+		if err := r.send(ctx, b); err != nil {
+			rcancel() // let the reader stop, then report
 			for range blocks {
 			}
-			<-scanErr
+			<-readErr
 			return err
 		}
 	}
-	err := <-scanErr
-	switch {
-	case stopCtx.Err() != nil:
-		return nil // interrupted or stopped elsewhere: the unit stays pending
-	case err != nil:
-		return fmt.Errorf("read unit %d (%d,%d]: %w", ui, u.Start, u.End, err)
+	err := <-readErr
+	if stopCtx.Err() != nil {
+		return nil // interrupted or stopped elsewhere: unfinished units stay pending
 	}
-	return r.cfg.Checkpoint.Finish(ui)
+	return err
+}
+
+// read fills blocks from the units it takes, until there are none left.
+func (r *runner) read(ctx context.Context, units <-chan int, blocks chan<- block) error {
+	var cur block
+	size := 0
+	flush := func() error {
+		if len(cur.items) == 0 && len(cur.marks) == 0 {
+			return nil
+		}
+		select {
+		case blocks <- cur:
+			cur, size = block{}, 0
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for ui := range units {
+		u := r.cfg.Units[ui]
+		err := r.cfg.Source.Items(ctx, u, u.Next, func(it Item) error {
+			if len(cur.items) > 0 && (len(cur.items) >= r.cfg.BlockSize || (r.cfg.BlockBytes > 0 && size+len(it.Doc) > r.cfg.BlockBytes)) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			cur.items = append(cur.items, it)
+			cur.touch(ui, it.Seq)
+			size += len(it.Doc)
+			return nil
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read unit %d (%d,%d]: %w", ui, u.Start, u.End, err)
+		}
+		// the unit is read to its end: it is done once this block is confirmed
+		if n := len(cur.marks); n > 0 && cur.marks[n-1].unit == ui {
+			cur.marks[n-1].finished = true
+		} else {
+			cur.marks = append(cur.marks, mark{unit: ui, next: u.Next, finished: true})
+		}
+	}
+	return flush()
 }
 
 // send delivers one block (finishing it even if ctx ends meanwhile), records
 // the outcome, and advances the unit's checkpoint.
-func (r *runner) send(ctx context.Context, ui int, b block) error {
+func (r *runner) send(ctx context.Context, b block) error {
 	var toSend []Item
 	var skipped int
 	for _, it := range b.items {
@@ -272,24 +314,17 @@ func (r *runner) send(ctx context.Context, ui int, b block) error {
 	delta := checkpoint.Counts{Skipped: skipped}
 	var failedIDs []string
 	if len(toSend) > 0 {
-		if err := r.cfg.Throttle.Wait(context.WithoutCancel(ctx), len(toSend)); err != nil {
+		out, err := r.deliver(ctx, toSend)
+		if err != nil {
 			return err
-		}
-		out, err := r.cfg.Target.Send(context.WithoutCancel(ctx), toSend)
-		var stopErr *StopError
-		if errors.As(err, &stopErr) {
-			return err
-		}
-		for i := 0; i < out.PushBack; i++ {
-			r.cfg.Throttle.PushBack()
 		}
 		reqNo := int(r.reqNo.Add(1))
 		for _, it := range toSend {
-			if _, bad := out.Failed[it.ID]; bad || err != nil {
+			if _, bad := out.Failed[it.ID]; bad || out.err != nil {
 				failedIDs = append(failedIDs, it.ID)
 			}
 		}
-		success := err == nil && out.Success
+		success := out.err == nil && out.Success
 		if rerr := r.cfg.Records.Record(success, reqNo, out.Request, out.Response); rerr != nil {
 			return fmt.Errorf("write the run log: %w", rerr)
 		}
@@ -300,42 +335,69 @@ func (r *runner) send(ctx context.Context, ui int, b block) error {
 		}
 		delta.Retries = out.Retries
 		delta.RequestNo = 1
-		if err := r.countWholeFailure(err); err != nil {
-			// record the block first (done above), then stop
-			delta.Failed = len(failedIDs)
-			delta.Succeeded = len(toSend) - len(failedIDs)
-			r.add(delta)
-			_ = r.cfg.Checkpoint.Advance(ui, b.last, delta)
-			return err
-		}
 	}
 	delta.Failed = len(failedIDs)
 	delta.Succeeded = len(toSend) - len(failedIDs)
 	r.add(delta)
-	r.blocks.Add(1)
-	if err := r.cfg.Checkpoint.Advance(ui, b.last, delta); err != nil {
-		return fmt.Errorf("save the checkpoint: %w", err)
+	if len(b.items) > 0 {
+		r.blocks.Add(1)
 	}
-	if r.cfg.OnBlock != nil {
+	for i, m := range b.marks {
+		d := checkpoint.Counts{}
+		if i == 0 {
+			d = delta
+		}
+		if err := r.cfg.Checkpoint.Advance(m.unit, m.next, d); err != nil {
+			return fmt.Errorf("save the checkpoint: %w", err)
+		}
+		if m.finished {
+			if err := r.cfg.Checkpoint.Finish(m.unit); err != nil {
+				return fmt.Errorf("save the checkpoint: %w", err)
+			}
+		}
+	}
+	if r.cfg.OnBlock != nil && len(b.items) > 0 {
 		r.cfg.OnBlock(delta)
 	}
 	return nil
 }
 
-// countWholeFailure tracks blocks that failed as a whole; too many in a row
-// stop the run instead of failing every id that follows.
-func (r *runner) countWholeFailure(err error) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err == nil {
-		r.failedRow = 0
-		return nil
+// delivered is a target's answer, with a permanent error kept for the record.
+type delivered struct {
+	Outcome
+	err error
+}
+
+// deliver sends a block until the target answers for it: a transient
+// failure is retried in rounds; when the target stays away, or ctx ends
+// while waiting, the block is left unconfirmed and an error stops the run.
+func (r *runner) deliver(ctx context.Context, items []Item) (delivered, error) {
+	sendCtx := context.WithoutCancel(ctx)
+	retries := 0
+	for round := 0; ; round++ {
+		if err := r.cfg.Throttle.Wait(sendCtx, len(items)); err != nil {
+			return delivered{}, err
+		}
+		out, err := r.cfg.Target.Send(sendCtx, items)
+		retries += out.Retries
+		if out.PushBack > 0 {
+			r.cfg.Throttle.PushBack() // one signal per call, however many refusals it met
+		}
+		var stopErr *StopError
+		switch {
+		case errors.As(err, &stopErr):
+			return delivered{}, err
+		case err == nil || !errors.Is(err, ErrTransient):
+			out.Retries = retries
+			return delivered{Outcome: out, err: err}, nil
+		case round+1 >= r.cfg.Rounds:
+			return delivered{}, &StopError{Err: fmt.Errorf("the target did not come back after %d rounds of retries: %w; the block was not confirmed — run again with --resume", r.cfg.Rounds, err)}
+		}
+		retries++
+		if err := sleep(ctx, r.cfg.RoundWait); err != nil {
+			return delivered{}, &StopError{Err: fmt.Errorf("interrupted while waiting for the target: %w", err)}
+		}
 	}
-	r.failedRow++
-	if r.failedRow >= r.cfg.MaxFailedInARow {
-		return &StopError{Err: fmt.Errorf("%d blocks in a row failed after all retries (last: %w); stopping — fix the cause, then run again with --resume", r.failedRow, err)}
-	}
-	return nil
 }
 
 func (r *runner) add(d checkpoint.Counts) {

@@ -47,6 +47,9 @@ func (a *API) Send(ctx context.Context, block []syncjob.Item) (syncjob.Outcome, 
 		if len(out.Response) == 0 {
 			out.Response = []byte(err.Error())
 		}
+		if errors.Is(err, syncapi.ErrRetriesExhausted) || errors.Is(err, syncapi.ErrUnreachable) {
+			return out, fmt.Errorf("%w: %w", syncjob.ErrTransient, err)
+		}
 		return out, err
 	}
 	for id, ok := range res.PerID {
@@ -93,6 +96,7 @@ func (s *Search) Send(ctx context.Context, block []syncjob.Item) (syncjob.Outcom
 	results, err := s.Client.Bulk(ctx, s.Index, items)
 	out := syncjob.Outcome{}
 	reply := bulkReply{}
+	overloaded := 0
 	for _, r := range results {
 		if r.Attempts > 1 {
 			out.Retries += r.Attempts - 1
@@ -109,6 +113,9 @@ func (s *Search) Send(ctx context.Context, block []syncjob.Item) (syncjob.Outcom
 				reason = "status " + strconv.Itoa(r.Status)
 			}
 			out.Failed[r.ID] = reason
+			if search.Retryable(r.Status, nil) {
+				overloaded++
+			}
 		} else {
 			reply.Indexed++
 		}
@@ -120,8 +127,15 @@ func (s *Search) Send(ctx context.Context, block []syncjob.Item) (syncjob.Outcom
 	out.Request, _ = json.Marshal(rec)
 	out.Response, _ = json.Marshal(reply)
 	out.Success = err == nil && len(out.Failed) == 0
-	if errors.Is(err, search.ErrUnauthorized) {
+	switch {
+	case errors.Is(err, search.ErrUnauthorized):
 		return out, &syncjob.StopError{Err: err}
+	case err != nil && search.Retryable(0, err):
+		return out, fmt.Errorf("%w: %w", syncjob.ErrTransient, err)
+	case err == nil && overloaded > 0:
+		// items still refused (429/5xx) after the client's own retries:
+		// send the whole block again later (index operations are idempotent)
+		return out, fmt.Errorf("%w: %d documents still rejected by an overloaded engine", syncjob.ErrTransient, overloaded)
 	}
 	return out, err
 }

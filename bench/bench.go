@@ -1,0 +1,693 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/indexsync/indexsync/internal/cassandra"
+	"github.com/indexsync/indexsync/internal/schema"
+	"github.com/indexsync/indexsync/internal/search"
+	"github.com/indexsync/indexsync/internal/secret"
+)
+
+// benchRun is one measured run of an arm.
+type benchRun struct {
+	Arm           string         `json:"arm"`
+	Users         int            `json:"users"`
+	Round         int            `json:"round"`
+	Docs          int64          `json:"docs"`    // users read, documents indexed, or ids synced
+	Seconds       float64        `json:"seconds"` // the measured part (indexsync: its summary's durationSeconds)
+	DocsPerSecond float64        `json:"docsPerSecond"`
+	Indexed       int64          `json:"indexed,omitempty"` // documents in the index after the run (A, T, T2)
+	Settings      map[string]any `json:"settings"`
+	Process       usage          `json:"process"`         // indexsync run, or the bench child of A, B, D
+	Serve         *usage         `json:"serve,omitempty"` // indexsync serve of T2 and C
+	Error         string         `json:"error,omitempty"`
+	// BusyBefore: the machine's CPU use just before the arm (0..1 of all
+	// cores), after waiting up to BENCH_SETTLE for it to go quiet.
+	BusyBefore float64 `json:"machineBusyBefore"`
+}
+
+// docCheck compares documents in the index after a T run with the prebuilt
+// ones arm A loads.
+type docCheck struct {
+	Users     int      `json:"users"`
+	Checked   int      `json:"checked"`
+	Identical int      `json:"identical"`
+	Differ    []string `json:"differ,omitempty"` // ids whose bytes differ or are missing
+}
+
+type bench struct {
+	cfg     benchConfig
+	st      *stack
+	client  *search.Client
+	sess    *cassandra.Session
+	self    string // this binary, for the child arms
+	started time.Time
+	engine  string
+	cassVer string
+	runs    []benchRun
+	round   int     // the round being run
+	busy    float64 // how busy the machine was just before the arm (0..1)
+	checks  []docCheck
+	seedSec map[int]float64
+}
+
+func runBench(ctx context.Context, cfg benchConfig) error {
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockDir(cfg.OutDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	b := &bench{cfg: cfg, self: self, started: time.Now(), seedSec: map[int]float64{}}
+
+	st, err := upStack(ctx)
+	defer st.down()
+	if err != nil {
+		return err
+	}
+	b.st = st
+	b.client, err = search.NewClient(search.Config{URLs: []string{st.SearchURL}, Retries: 3, Timeout: 2 * time.Minute, UserAgent: "indexsync-bench"})
+	if err != nil {
+		return err
+	}
+	info, err := b.client.Info(ctx)
+	if err != nil {
+		return err
+	}
+	b.engine = info.String()
+	b.sess, err = cassandra.Connect(ctx, cassandra.Config{
+		Hosts: []string{st.CassandraHost}, Port: st.CassandraPort, Username: st.Username,
+		Password: secret.New(st.Password), Consistency: "LOCAL_ONE", Timeout: time.Minute,
+	})
+	if err != nil {
+		return err
+	}
+	defer b.sess.Close()
+	_ = b.sess.Query("SELECT release_version FROM system.local").ScanContext(ctx, &b.cassVer)
+
+	logf("%s, Cassandra %s; sizes %v users, %d rounds, budget %s", b.engine, b.cassVer, cfg.sizes(), cfg.Rounds, cfg.Budget)
+	var runErr error
+	sizes := cfg.sizes()
+	for i, n := range sizes {
+		if runErr = b.size(ctx, n, i == len(sizes)-1); runErr != nil {
+			break
+		}
+	}
+	if !cfg.Keep {
+		for _, n := range sizes {
+			b.cleanup(context.WithoutCancel(ctx), n)
+		}
+	}
+	rep := b.report()
+	if len(b.runs) > 0 {
+		rep.print(os.Stdout)
+		if err := rep.write(cfg.Results); err != nil {
+			return errors.Join(runErr, err)
+		}
+		logf("raw runs in %s", cfg.Results)
+	}
+	return runErr
+}
+
+// lockDir keeps two benches from using the same keyspaces at once.
+func lockDir(dir string) (func(), error) {
+	f, err := os.Create(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another bench is running in this checkout (%s/.lock is held); wait for it", dir)
+	}
+	return func() { f.Close() }, nil
+}
+
+func keyspaceOf(n int) string        { return fmt.Sprintf("bench_%d", n) }
+func aliasOf(n int, k string) string { return fmt.Sprintf("bench_%d_%s", n, k) }
+
+// over reports whether the time budget is spent.
+func (b *bench) over() bool { return time.Since(b.started) > b.cfg.Budget }
+
+// size runs every arm for n users.
+func (b *bench) size(ctx context.Context, n int, last bool) error {
+	dir := filepath.Join(b.cfg.OutDir, fmt.Sprintf("run_%d", n))
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	reused, err := b.prepare(ctx, n, dir)
+	if err != nil {
+		return fmt.Errorf("prepare %d users: %w", n, err)
+	}
+	docs := filepath.Join(b.cfg.OutDir, fmt.Sprintf("docs_%d.tsv", n))
+	if _, err := os.Stat(docs); err == nil && reused {
+		logf("reusing %s (BENCH_KEEP)", docs)
+	} else if b.cfg.runs("A") || b.cfg.runs("T") {
+		b.busy = settle(b.cfg.Settle)
+		if err := b.armDump(ctx, n, dir, docs); err != nil {
+			return err
+		}
+	}
+	arms := map[string]func() error{
+		"A":  func() error { return b.armA(ctx, n, b.round, dir, docs) },
+		"B":  func() error { return b.armB(ctx, n, b.round, dir) },
+		"T":  func() error { return b.armT(ctx, n, b.round, dir, docs) },
+		"T2": func() error { return b.armT2(ctx, n, dir) },
+		"C":  func() error { return b.armC(ctx, n, dir) },
+	}
+	measure := func(arm string) error {
+		if !b.cfg.runs(arm) {
+			return nil
+		}
+		if b.over() {
+			logf("time budget %s spent: skipping arm %s (round %d) of %d users", b.cfg.Budget, arm, b.round, n)
+			return nil
+		}
+		b.busy = settle(b.cfg.Settle)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return arms[arm]()
+	}
+	for b.round = 1; b.round <= b.cfg.Rounds; b.round++ {
+		for _, arm := range []string{"A", "B", "T"} {
+			if err := measure(arm); err != nil {
+				return err
+			}
+		}
+	}
+	b.round = 1
+	if err := measure("T2"); err != nil {
+		return err
+	}
+	if last && b.cfg.CSeconds > 0 {
+		if err := measure("C"); err != nil {
+			return err
+		}
+	}
+	if !b.cfg.Keep {
+		os.Remove(docs)
+	}
+	return nil
+}
+
+// prepare makes a fresh keyspace with n users and the bench aliases. With
+// BENCH_KEEP, a keyspace kept by an earlier bench that holds n users is
+// reused (seeding is deterministic: the same rows again).
+func (b *bench) prepare(ctx context.Context, n int, dir string) (reused bool, err error) {
+	ks := keyspaceOf(n)
+	if b.cfg.Keep && b.countUsers(ctx, ks) == int64(n) {
+		logf("reusing keyspace %s (BENCH_KEEP)", ks)
+		return true, nil
+	}
+	b.cleanup(ctx, n) // what an interrupted bench left
+	args := append([]string{"schema", "--keyspace", ks,
+		"--user-index", aliasOf(n, "user"), "--org-index", aliasOf(n, "org"), "--location-index", aliasOf(n, "location"),
+		"--index-replicas", "0", "--index-shards", strconv.Itoa(b.cfg.Shards)}, b.connArgs(true)...)
+	if err := b.indexsync(ctx, filepath.Join(dir, "schema.log"), args...); err != nil {
+		return false, err
+	}
+	logf("seeding %d users into keyspace %s (not measured)", n, ks)
+	t0 := time.Now()
+	args = append([]string{"seed", "--keyspace", ks, "--users", strconv.Itoa(n)}, b.connArgs(false)...)
+	if err := b.indexsync(ctx, filepath.Join(dir, "seed.log"), args...); err != nil {
+		return false, err
+	}
+	b.seedSec[n] = time.Since(t0).Seconds()
+	b.waitCompactions(ctx, ks)
+	return false, nil
+}
+
+// countUsers counts the users of keyspace ks; -1 when it cannot.
+func (b *bench) countUsers(ctx context.Context, ks string) int64 {
+	var n int64
+	if err := b.sess.Query("SELECT count(*) FROM " + ks + ".user").WithContext(ctx).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// indexsync runs a setup command of indexsync and wants exit 0.
+func (b *bench) indexsync(ctx context.Context, logPath string, args ...string) error {
+	u, _, err := runProc(ctx, b.st, logPath, b.cfg.Indexsync, args...)
+	if err != nil {
+		return err
+	}
+	if u.ExitCode != 0 {
+		return fmt.Errorf("indexsync %s exited %d (log: %s)", args[0], u.ExitCode, logPath)
+	}
+	return nil
+}
+
+// connArgs are indexsync's connection flags for the stack.
+func (b *bench) connArgs(withSearch bool) []string {
+	a := []string{"--cassandra-hosts", b.st.CassandraHost, "--cassandra-port", strconv.Itoa(b.st.CassandraPort),
+		"--log-format", "text", "--progress", "never"}
+	if withSearch {
+		a = append(a, "--search-url", b.st.SearchURL)
+	}
+	return a
+}
+
+// waitCompactions waits (at most a minute) until Cassandra runs no
+// compaction on ks, so that seeding's aftermath does not land in an arm.
+func (b *bench) waitCompactions(ctx context.Context, ks string) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		iter := b.sess.Query("SELECT keyspace_name FROM system_views.sstable_tasks").IterContext(ctx)
+		busy := false
+		var k string
+		for iter.Scan(&k) {
+			busy = busy || k == ks
+		}
+		if err := iter.Close(); err != nil || !busy {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	logf("compactions on %s still running after a minute; going on", ks)
+}
+
+// cleanup drops what the bench made for n users.
+func (b *bench) cleanup(ctx context.Context, n int) {
+	for _, k := range []string{"user", "org", "location"} {
+		idx, err := b.client.GetAlias(ctx, aliasOf(n, k))
+		if err != nil {
+			continue
+		}
+		for _, i := range idx {
+			b.deleteIndex(ctx, i)
+		}
+	}
+	b.deleteIndex(ctx, aliasOf(n, "raw"))
+	if err := b.sess.Query("DROP KEYSPACE IF EXISTS " + keyspaceOf(n)).WithContext(ctx).Exec(); err != nil {
+		logf("drop keyspace %s: %v", keyspaceOf(n), err)
+	}
+}
+
+func (b *bench) deleteIndex(ctx context.Context, name string) {
+	if err := b.client.DeleteIndex(ctx, name); err != nil && !errors.Is(err, search.ErrNotFound) {
+		logf("delete index %s: %v", name, err)
+	}
+}
+
+// freshIndex creates an empty user index named name, with the mapping and
+// settings `indexsync schema --index-replicas 0` gives, and points alias at
+// it (alias "" for none), deleting what the alias pointed at before.
+func (b *bench) freshIndex(ctx context.Context, name, alias string) error {
+	b.deleteIndex(ctx, name)
+	var old []string
+	if alias != "" {
+		var err error
+		if old, err = b.client.GetAlias(ctx, alias); err != nil {
+			return err
+		}
+	}
+	for _, o := range old {
+		b.deleteIndex(ctx, o)
+	}
+	body, err := schema.UserIndex.Body(b.cfg.Shards, 0)
+	if err != nil {
+		return err
+	}
+	if b.cfg.Refresh != "" {
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			return err
+		}
+		m["settings"].(map[string]any)["index"].(map[string]any)["refresh_interval"] = b.cfg.Refresh
+		if body, err = json.Marshal(m); err != nil {
+			return err
+		}
+	}
+	if err := b.client.CreateIndex(ctx, name, body); err != nil {
+		return err
+	}
+	if alias == "" {
+		return nil
+	}
+	return b.client.UpdateAliases(ctx, []search.AliasAction{{Op: search.AliasAdd, Index: name, Alias: alias}})
+}
+
+// countIndex refreshes index and counts its documents.
+func (b *bench) countIndex(ctx context.Context, index string) int64 {
+	if err := b.client.Refresh(ctx, index); err != nil {
+		logf("refresh %s: %v", index, err)
+		return -1
+	}
+	n, err := b.client.Count(ctx, index)
+	if err != nil {
+		logf("count %s: %v", index, err)
+		return -1
+	}
+	return n
+}
+
+// child runs `bench -arm …` and reads its JSON result.
+func (b *bench) child(ctx context.Context, logPath string, args ...string) (armResult, usage, error) {
+	u, out, err := runProc(ctx, b.st, logPath, b.self, args...)
+	var res armResult
+	if err != nil {
+		return res, u, err
+	}
+	if u.ExitCode != 0 {
+		return res, u, fmt.Errorf("bench %s exited %d (log: %s)", strings.Join(args[:2], " "), u.ExitCode, logPath)
+	}
+	if err := json.Unmarshal(lastLine(out), &res); err != nil {
+		return res, u, fmt.Errorf("bench %s: its result: %w (log: %s)", strings.Join(args[:2], " "), err, logPath)
+	}
+	return res, u, nil
+}
+
+func lastLine(b []byte) []byte {
+	b = bytes.TrimSpace(b)
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		return b[i+1:]
+	}
+	return b
+}
+
+func (b *bench) profileArgs(name string) []string {
+	if b.cfg.ProfileDir == "" {
+		return nil
+	}
+	return []string{"-cpuprofile", filepath.Join(b.cfg.ProfileDir, name+".pprof")}
+}
+
+func (b *bench) add(r benchRun) {
+	r.BusyBefore = b.busy
+	b.runs = append(b.runs, r)
+	extra := ""
+	if r.Serve != nil {
+		extra = fmt.Sprintf(", serve RSS %.0f MiB", r.Serve.MaxRSSMiB)
+	}
+	logf("%-2s %7d users round %d: %8.0f docs/s (%d in %.1f s), RSS %.0f MiB, CPU %.1f s%s %s",
+		r.Arm, r.Users, r.Round, r.DocsPerSecond, r.Docs, r.Seconds, r.Process.MaxRSSMiB, r.Process.CPUSeconds, extra, r.Error)
+}
+
+// armDump writes the documents file (arm D: the source alone, building
+// documents, no index; informative, not one of the ceilings).
+func (b *bench) armDump(ctx context.Context, n int, dir, docs string) error {
+	logf("building the documents of %d users into %s", n, docs)
+	args := append([]string{"-arm", "dump", "-docs", docs, "-keyspace", keyspaceOf(n),
+		"-cassandra-host", b.st.CassandraHost, "-cassandra-port", strconv.Itoa(b.st.CassandraPort),
+		"-workers", strconv.Itoa(b.cfg.Concurrency), "-ranges", strconv.Itoa(b.cfg.Ranges)}, b.profileArgs(fmt.Sprintf("D_%d", n))...)
+	res, u, err := b.child(ctx, filepath.Join(dir, "D.log"), args...)
+	if err != nil {
+		return err
+	}
+	if res.Docs != int64(n) {
+		return fmt.Errorf("the documents file holds %d users, the keyspace was seeded with %d", res.Docs, n)
+	}
+	b.add(benchRun{Arm: "D", Users: n, Round: 1, Docs: res.Docs, Seconds: res.Seconds, DocsPerSecond: float64(res.Docs) / res.Seconds,
+		Settings: map[string]any{"workers": b.cfg.Concurrency, "ranges": b.cfg.Ranges, "bytes": res.Bytes}, Process: u})
+	return nil
+}
+
+func (b *bench) armA(ctx context.Context, n, round int, dir, docs string) error {
+	index := aliasOf(n, "raw")
+	if err := b.freshIndex(ctx, index, ""); err != nil {
+		return err
+	}
+	args := append([]string{"-arm", "A", "-docs", docs, "-index", index, "-search-url", b.st.SearchURL,
+		"-workers", strconv.Itoa(b.cfg.Concurrency), "-block", strconv.Itoa(b.cfg.BlockSize),
+		"-bulk-bytes", strconv.FormatInt(b.cfg.BulkBytes, 10)}, b.profileArgs(fmt.Sprintf("A_%d_%d", n, round))...)
+	res, u, err := b.child(ctx, filepath.Join(dir, fmt.Sprintf("A%d.log", round)), args...)
+	r := benchRun{Arm: "A", Users: n, Round: round, Docs: res.Docs, Seconds: res.Seconds, Process: u,
+		Settings: map[string]any{"workers": b.cfg.Concurrency, "blockSize": b.cfg.BlockSize, "bulkBytes": b.cfg.BulkBytes, "shards": b.cfg.Shards}}
+	if err != nil {
+		r.Error = err.Error()
+	} else {
+		r.DocsPerSecond = float64(res.Docs) / res.Seconds
+		r.Indexed = b.countIndex(ctx, index)
+	}
+	b.deleteIndex(ctx, index)
+	b.add(r)
+	return nil
+}
+
+func (b *bench) armB(ctx context.Context, n, round int, dir string) error {
+	args := append([]string{"-arm", "B", "-keyspace", keyspaceOf(n),
+		"-cassandra-host", b.st.CassandraHost, "-cassandra-port", strconv.Itoa(b.st.CassandraPort),
+		"-workers", strconv.Itoa(b.cfg.Concurrency), "-ranges", strconv.Itoa(b.cfg.Ranges)}, b.profileArgs(fmt.Sprintf("B_%d_%d", n, round))...)
+	res, u, err := b.child(ctx, filepath.Join(dir, fmt.Sprintf("B%d.log", round)), args...)
+	r := benchRun{Arm: "B", Users: n, Round: round, Docs: res.Docs, Seconds: res.Seconds, Process: u,
+		Settings: map[string]any{"workers": b.cfg.Concurrency, "ranges": b.cfg.Ranges, "rows": res.Rows}}
+	if err != nil {
+		r.Error = err.Error()
+	} else {
+		r.DocsPerSecond = float64(res.Docs) / res.Seconds
+	}
+	b.add(r)
+	return nil
+}
+
+// runSummary is the part of indexsync's summary_<ms>.json the bench reads.
+type runSummary struct {
+	DurationSeconds float64 `json:"durationSeconds"`
+	Succeeded       int64   `json:"succeeded"`
+	Failed          int64   `json:"failed"`
+	Skipped         int64   `json:"skipped"`
+	DocsPerSecond   float64 `json:"docsPerSecond"`
+	ExitCode        int     `json:"exitCode"`
+}
+
+func readSummary(stateDir string) (runSummary, error) {
+	var s runSummary
+	files, _ := filepath.Glob(filepath.Join(stateDir, "summary_*.json"))
+	if len(files) == 0 {
+		return s, fmt.Errorf("no summary_*.json in %s", stateDir)
+	}
+	slices.Sort(files)
+	raw, err := os.ReadFile(files[len(files)-1])
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(raw, &s)
+}
+
+func (b *bench) armT(ctx context.Context, n, round int, dir, docs string) error {
+	alias := aliasOf(n, "user")
+	index := fmt.Sprintf("%s_t%d", alias, round)
+	if err := b.freshIndex(ctx, index, alias); err != nil {
+		return err
+	}
+	state := filepath.Join(dir, fmt.Sprintf("T%d", round))
+	args := append([]string{"run", "--target", "search", "--keyspace", keyspaceOf(n), "--user-index", alias,
+		"--concurrency", strconv.Itoa(b.cfg.Concurrency), "--block-size", strconv.Itoa(b.cfg.BlockSize),
+		"--bulk-bytes", strconv.FormatInt(b.cfg.BulkBytes, 10), "--ranges", strconv.Itoa(b.cfg.Ranges),
+		"--state-dir", state}, b.connArgs(true)...)
+	r := benchRun{Arm: "T", Users: n, Round: round,
+		Settings: map[string]any{"concurrency": b.cfg.Concurrency, "blockSize": b.cfg.BlockSize, "bulkBytes": b.cfg.BulkBytes, "ranges": b.cfg.Ranges, "shards": b.cfg.Shards}}
+	b.runIndexsync(ctx, &r, filepath.Join(dir, fmt.Sprintf("T%d.log", round)), state, args)
+	r.Indexed = b.countIndex(ctx, index)
+	if round == 1 {
+		b.checkDocs(ctx, n, alias, docs)
+	}
+	b.deleteIndex(ctx, index)
+	b.add(r)
+	return nil
+}
+
+// runIndexsync runs `indexsync run` and fills r from its summary.
+func (b *bench) runIndexsync(ctx context.Context, r *benchRun, logPath, state string, args []string) {
+	u, _, err := runProc(ctx, b.st, logPath, b.cfg.Indexsync, args...)
+	r.Process = u
+	if err != nil {
+		r.Error = err.Error()
+		return
+	}
+	s, err := readSummary(state)
+	if err != nil {
+		r.Error = fmt.Sprintf("exit %d: %v (log: %s)", u.ExitCode, err, logPath)
+		return
+	}
+	r.Docs, r.Seconds, r.DocsPerSecond = s.Succeeded, s.DurationSeconds, s.DocsPerSecond
+	if u.ExitCode != 0 || s.Failed > 0 {
+		r.Error = fmt.Sprintf("exit %d, %d failed (log: %s)", u.ExitCode, s.Failed, logPath)
+	}
+}
+
+// checkDocs compares up to 1,000 documents spread over the documents file
+// with what T wrote into the index, byte for byte.
+func (b *bench) checkDocs(ctx context.Context, n int, alias, docs string) {
+	c := docCheck{Users: n}
+	defer func() { b.checks = append(b.checks, c) }()
+	f, err := os.Open(docs)
+	if err != nil {
+		c.Differ = []string{err.Error()}
+		return
+	}
+	defer f.Close()
+	want := map[string][]byte{}
+	step := max(1, n/1000)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for i := 0; sc.Scan(); i++ {
+		if i%step == 0 {
+			id, doc, _ := bytes.Cut(sc.Bytes(), []byte("\t"))
+			want[string(id)] = bytes.Clone(doc)
+		}
+	}
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for lo := 0; lo < len(ids); lo += 250 {
+		part := ids[lo:min(lo+250, len(ids))]
+		got, err := b.client.MGet(ctx, alias, part)
+		if err != nil {
+			c.Differ = append(c.Differ, err.Error())
+			return
+		}
+		for _, id := range part {
+			c.Checked++
+			if bytes.Equal(got[id], want[id]) {
+				c.Identical++
+			} else if len(c.Differ) < 20 {
+				c.Differ = append(c.Differ, id)
+			}
+		}
+	}
+	logf("documents of %d users: %d of %d checked are byte-identical to arm A's", n, c.Identical, c.Checked)
+}
+
+// serve starts `indexsync serve` for n users on a free loopback port and
+// waits until /health answers.
+func (b *bench) serve(ctx context.Context, n int, logPath, state string) (*proc, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	args := append([]string{"serve", "--keyspace", keyspaceOf(n), "--user-index", aliasOf(n, "user"),
+		"--org-index", aliasOf(n, "org"), "--location-index", aliasOf(n, "location"),
+		"--listen", addr, "--insecure-no-auth", "--state-dir", state}, b.connArgs(true)...)
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return nil, "", err
+	}
+	p, err := startProc(ctx, b.st, logPath, b.cfg.Indexsync, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get("http://" + addr + "/health")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return p, "http://" + addr + "/v1/data/sync", nil
+			}
+		}
+		if time.Now().After(deadline) {
+			_ = p.signal(syscall.SIGKILL)
+			_, _ = p.wait()
+			return nil, "", fmt.Errorf("indexsync serve did not become healthy at %s within 30 s (log: %s)", addr, logPath)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func stopServe(p *proc) *usage {
+	_ = p.signal(syscall.SIGTERM)
+	u, err := p.wait()
+	if err != nil {
+		logf("indexsync serve: %v", err)
+	}
+	return &u
+}
+
+func (b *bench) armT2(ctx context.Context, n int, dir string) error {
+	alias := aliasOf(n, "user")
+	index := alias + "_t2"
+	if err := b.freshIndex(ctx, index, alias); err != nil {
+		return err
+	}
+	sp, endpoint, err := b.serve(ctx, n, filepath.Join(dir, "T2-serve.log"), filepath.Join(dir, "T2-serve"))
+	if err != nil {
+		return err
+	}
+	state := filepath.Join(dir, "T2")
+	args := append([]string{"run", "--target", "api", "--keyspace", keyspaceOf(n), "--api-endpoint", endpoint,
+		"--concurrency", strconv.Itoa(b.cfg.T2Conc), "--block-size", strconv.Itoa(b.cfg.T2Block), "--sleep", "0",
+		"--ranges", strconv.Itoa(b.cfg.Ranges), "--state-dir", state}, b.connArgs(false)...)
+	r := benchRun{Arm: "T2", Users: n, Round: 1,
+		Settings: map[string]any{"concurrency": b.cfg.T2Conc, "blockSize": b.cfg.T2Block, "sleep": "0s", "ranges": b.cfg.Ranges, "shards": b.cfg.Shards}}
+	b.runIndexsync(ctx, &r, filepath.Join(dir, "T2.log"), state, args)
+	r.Serve = stopServe(sp)
+	r.Indexed = b.countIndex(ctx, index)
+	b.deleteIndex(ctx, index)
+	b.add(r)
+	return nil
+}
+
+// armC runs the old job's settings for a fixed time and stops it as an
+// operator would (SIGINT); users/s = ids synced / the time it ran.
+func (b *bench) armC(ctx context.Context, n int, dir string) error {
+	alias := aliasOf(n, "user")
+	index := alias + "_c"
+	if err := b.freshIndex(ctx, index, alias); err != nil {
+		return err
+	}
+	sp, endpoint, err := b.serve(ctx, n, filepath.Join(dir, "C-serve.log"), filepath.Join(dir, "C-serve"))
+	if err != nil {
+		return err
+	}
+	state := filepath.Join(dir, "C")
+	args := append([]string{"run", "--target", "api", "--keyspace", keyspaceOf(n), "--api-endpoint", endpoint,
+		"--concurrency", "1", "--block-size", "100", "--sleep", "10s", "--state-dir", state}, b.connArgs(false)...)
+	logf("arm C: the old job's block 100, sleep 10 s, for %d s", b.cfg.CSeconds)
+	r := benchRun{Arm: "C", Users: n, Round: 1, Seconds: float64(b.cfg.CSeconds),
+		Settings: map[string]any{"concurrency": 1, "blockSize": 100, "sleep": "10s", "seconds": b.cfg.CSeconds}}
+	p, err := startProc(ctx, b.st, filepath.Join(dir, "C.log"), b.cfg.Indexsync, args...)
+	if err != nil {
+		stopServe(sp)
+		return err
+	}
+	select {
+	case <-time.After(time.Duration(b.cfg.CSeconds) * time.Second):
+	case <-ctx.Done():
+	}
+	_ = p.signal(os.Interrupt)
+	r.Process, err = p.wait()
+	r.Serve = stopServe(sp)
+	if err != nil {
+		r.Error = err.Error()
+	} else if s, err := readSummary(state); err != nil {
+		r.Error = err.Error()
+	} else {
+		r.Docs = s.Succeeded
+		r.DocsPerSecond = float64(s.Succeeded) / float64(b.cfg.CSeconds)
+		if r.Process.ExitCode != 130 && r.Process.ExitCode != 0 {
+			r.Error = fmt.Sprintf("exit %d (want 130 after SIGINT)", r.Process.ExitCode)
+		}
+	}
+	b.deleteIndex(ctx, index)
+	b.add(r)
+	return nil
+}

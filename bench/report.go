@@ -1,0 +1,313 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// armStats sums up the runs of one arm at one size.
+type armStats struct {
+	Arm           string  `json:"arm"`
+	Users         int     `json:"users"`
+	Runs          int     `json:"runs"`
+	DocsPerSecond float64 `json:"medianDocsPerSecond"`
+	MaxRSSMiB     float64 `json:"peakRSSMiB"`            // the highest of its runs
+	ServeRSSMiB   float64 `json:"serveRSSMiB,omitempty"` // T2, C: indexsync serve
+	// CPU seconds per 1,000 documents (medians): the arm's own process
+	// (indexsync run, or the bench child), serve, and the two servers.
+	CPUPer1k map[string]float64 `json:"cpuSecondsPer1000Docs"`
+	// CPUBusy: CPU seconds of all processes above / (wall seconds × cores).
+	CPUBusy float64 `json:"cpuBusy"`
+}
+
+// target is one of PRODUCT.md's performance targets, checked.
+type target struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Want  string  `json:"want"`
+	Pass  bool    `json:"pass"`
+	Note  string  `json:"note,omitempty"`
+}
+
+type report struct {
+	Started    time.Time       `json:"started"`
+	Finished   time.Time       `json:"finished"`
+	Machine    map[string]any  `json:"machine"`
+	Config     benchConfig     `json:"config"`
+	Sizes      []int           `json:"sizes"`
+	SeedSec    map[int]float64 `json:"seedSeconds"`
+	Stats      []armStats      `json:"medians"`
+	Targets    []target        `json:"targets"`
+	Ratios     map[string]any  `json:"ratios"`
+	DocChecks  []docCheck      `json:"documentChecks"`
+	Runs       []benchRun      `json:"runs"`
+	TotalSecs  float64         `json:"totalSeconds"`
+	statsIndex map[string]*armStats
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func statKey(arm string, n int) string { return fmt.Sprintf("%s/%d", arm, n) }
+
+func (b *bench) report() *report {
+	rep := &report{
+		Started: b.started, Finished: time.Now(), Config: b.cfg, Sizes: b.cfg.sizes(), SeedSec: b.seedSec,
+		Runs: b.runs, DocChecks: b.checks, Ratios: map[string]any{}, statsIndex: map[string]*armStats{},
+		Machine: map[string]any{"cores": runtime.NumCPU(), "os": runtime.GOOS, "arch": runtime.GOARCH, "go": runtime.Version(),
+			"engine": b.engine, "cassandra": b.cassVer, "memGiB": memGiB()},
+	}
+	rep.TotalSecs = rep.Finished.Sub(rep.Started).Seconds()
+	for _, arm := range []string{"A", "B", "D", "T", "T2", "C"} {
+		for _, n := range rep.Sizes {
+			var dps []float64
+			cpu := map[string][]float64{}
+			var busy []float64
+			s := armStats{Arm: arm, Users: n, CPUPer1k: map[string]float64{}}
+			for _, r := range b.runs {
+				if r.Arm != arm || r.Users != n || r.Error != "" {
+					continue
+				}
+				s.Runs++
+				dps = append(dps, r.DocsPerSecond)
+				s.MaxRSSMiB = max(s.MaxRSSMiB, r.Process.MaxRSSMiB)
+				if r.Docs == 0 {
+					continue
+				}
+				k := float64(r.Docs) / 1000
+				total := r.Process.CPUSeconds
+				cpu["self"] = append(cpu["self"], r.Process.CPUSeconds/k)
+				if r.Serve != nil {
+					s.ServeRSSMiB = max(s.ServeRSSMiB, r.Serve.MaxRSSMiB)
+					cpu["serve"] = append(cpu["serve"], r.Serve.CPUSeconds/k)
+					total += r.Serve.CPUSeconds
+				}
+				for srv, v := range r.Process.ServerCPU {
+					cpu[srv] = append(cpu[srv], v/k)
+					total += v
+				}
+				busy = append(busy, total/(r.Process.WallSeconds*float64(runtime.NumCPU())))
+			}
+			if s.Runs == 0 {
+				continue
+			}
+			s.DocsPerSecond = median(dps)
+			for k, v := range cpu {
+				s.CPUPer1k[k] = median(v)
+			}
+			s.CPUBusy = median(busy)
+			rep.Stats = append(rep.Stats, s)
+		}
+	}
+	for i := range rep.Stats {
+		s := &rep.Stats[i]
+		rep.statsIndex[statKey(s.Arm, s.Users)] = s
+	}
+	rep.targets()
+	return rep
+}
+
+func memGiB() float64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	var kb float64
+	fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%f", &kb)
+	return math.Round(kb/1024/1024*10) / 10
+}
+
+// dps returns the median docs/s of an arm at a size, NaN when it did not run.
+func (rep *report) dps(arm string, n int) float64 {
+	if s, ok := rep.statsIndex[statKey(arm, n)]; ok {
+		return s.DocsPerSecond
+	}
+	return math.NaN()
+}
+
+func (rep *report) targets() {
+	big := rep.Sizes[len(rep.Sizes)-1]
+	for _, n := range rep.Sizes {
+		a, bb, t, t2 := rep.dps("A", n), rep.dps("B", n), rep.dps("T", n), rep.dps("T2", n)
+		ceiling := math.Min(a, bb)
+		rep.Ratios[fmt.Sprintf("T/A@%d", n)] = jsonNum(t / a)
+		rep.Ratios[fmt.Sprintf("T/B@%d", n)] = jsonNum(t / bb)
+		rep.Ratios[fmt.Sprintf("T/min(A,B)@%d", n)] = jsonNum(t / ceiling)
+		rep.Ratios[fmt.Sprintf("T2/T@%d", n)] = jsonNum(t2 / t)
+		rep.Targets = append(rep.Targets,
+			check(fmt.Sprintf("T/min(A,B), %s users", thousands(n)), t/ceiling, 0.85),
+			check(fmt.Sprintf("T2/T, %s users", thousands(n)), t2/t, 0.6))
+	}
+	c := rep.dps("C", big)
+	t := rep.dps("T", big)
+	rep.Ratios["T/C"] = jsonNum(t / c)
+	rep.Ratios["T2/C"] = jsonNum(rep.dps("T2", big) / c)
+	rep.Targets = append(rep.Targets, check(fmt.Sprintf("T/C, %s users", thousands(big)), t/c, 500))
+	old := check("C users/s (the old job: 10)", c, 10)
+	rep.Targets = append(rep.Targets, old)
+
+	// Memory: every indexsync process, both sizes.
+	peak := map[int]float64{}
+	for _, s := range rep.Stats {
+		if s.Arm == "T" || s.Arm == "T2" || s.Arm == "C" {
+			peak[s.Users] = max(peak[s.Users], s.MaxRSSMiB, s.ServeRSSMiB)
+		}
+	}
+	worst := 0.0
+	for _, v := range peak {
+		worst = max(worst, v)
+	}
+	rep.Targets = append(rep.Targets, target{Name: "peak RSS of indexsync (run, serve), MiB", Value: worst, Want: "≤ 256", Pass: worst > 0 && worst <= 256})
+	if len(rep.Sizes) == 2 {
+		small := rep.Sizes[0]
+		g := peak[big] / peak[small]
+		rep.Ratios["peakRSS large/small"] = jsonNum(g)
+		rep.Targets = append(rep.Targets, target{Name: fmt.Sprintf("peak RSS flat: %s vs %s users", thousands(big), thousands(small)), Value: g,
+			Want: "≤ 1.25×", Pass: g <= 1.25, Note: fmt.Sprintf("%.0f vs %.0f MiB for %.0f× the users", peak[big], peak[small], float64(big)/float64(small))})
+	}
+}
+
+func check(name string, v, want float64) target {
+	return target{Name: name, Value: jsonNum(v), Want: "≥ " + trimFloat(want), Pass: !math.IsNaN(v) && v >= want}
+}
+
+// jsonNum keeps NaN (an arm that did not run) out of the JSON as 0.
+func jsonNum(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+func trimFloat(v float64) string {
+	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.2f", v), "0"), ".0")
+}
+
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	var out []string
+	for len(s) > 3 {
+		out = append([]string{s[len(s)-3:]}, out...)
+		s = s[:len(s)-3]
+	}
+	return strings.Join(append([]string{s}, out...), ",")
+}
+
+var armNames = map[string]string{
+	"A":  "A  raw bulk load (indexing ceiling)",
+	"B":  "B  token-range scan (read ceiling)",
+	"D":  "D  source only: scan+join+build, no index",
+	"T":  "T  indexsync run --target search",
+	"T2": "T2 indexsync run --target api + serve",
+	"C":  "C  old job: block 100, sleep 10s",
+}
+
+func (rep *report) print(w io.Writer) {
+	c := rep.Config
+	fmt.Fprintf(w, "\nindexsync bench — %d cores, %s, Cassandra %s; medians of %d rounds (A, B, T interleaved); %.0f s in all\n",
+		runtime.NumCPU(), rep.Machine["engine"], rep.Machine["cassandra"], c.Rounds, rep.TotalSecs)
+	fmt.Fprintf(w, "T and A: %d workers, %d docs/bulk, bulk cap %s; B and T: ranges %s; T2: %d workers, %d ids/call; user index %s shards, 0 replicas\n\n",
+		c.Concurrency, c.BlockSize, byteSize(c.BulkBytes), rangesText(c.Ranges, c.Concurrency), c.T2Conc, c.T2Block, shardsText(c.Shards))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "arm\t"
+	for _, n := range rep.Sizes {
+		head += fmt.Sprintf("docs/s @%s\tRSS MiB\t", thousands(n))
+	}
+	fmt.Fprintln(tw, head+"CPU s/1k docs: self+serve / cass / search\tbusy\t")
+	for _, arm := range []string{"A", "B", "T", "T2", "C", "D"} {
+		line := armNames[arm] + "\t"
+		any := false
+		var last *armStats
+		for _, n := range rep.Sizes {
+			s, ok := rep.statsIndex[statKey(arm, n)]
+			if !ok {
+				line += "-\t-\t"
+				continue
+			}
+			any, last = true, s
+			rss := fmt.Sprintf("%.0f", s.MaxRSSMiB)
+			if s.ServeRSSMiB > 0 {
+				rss += fmt.Sprintf(" +%.0f", s.ServeRSSMiB)
+			}
+			line += fmt.Sprintf("%.0f\t%s\t", s.DocsPerSecond, rss)
+			if arm == "C" {
+				line = strings.Replace(line, fmt.Sprintf("%.0f\t", s.DocsPerSecond), fmt.Sprintf("%.1f\t", s.DocsPerSecond), 1)
+			}
+		}
+		if !any {
+			continue
+		}
+		cpu := fmt.Sprintf("%.2f+%.2f / %.2f / %.2f", last.CPUPer1k["self"], last.CPUPer1k["serve"], last.CPUPer1k["cassandra"], last.CPUPer1k["opensearch"])
+		fmt.Fprintf(tw, "%s%s\t%.0f%%\t\n", line, cpu, 100*last.CPUBusy)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(RSS: the arm's own process, + indexsync serve for T2 and C; CPU and busy: the largest size, busy = all CPU used / (wall × cores))")
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "target\tvalue\twant\t\t")
+	for _, t := range rep.Targets {
+		verdict := "MISS"
+		if t.Pass {
+			verdict = "PASS"
+		}
+		v := fmt.Sprintf("%.2f", t.Value)
+		if t.Value >= 100 {
+			v = fmt.Sprintf("%.0f", t.Value)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, v, t.Want, verdict, t.Note)
+	}
+	tw.Flush()
+	for _, d := range rep.DocChecks {
+		fmt.Fprintf(w, "documents, %s users: %d of %d sampled byte-identical between T's index and A's input\n", thousands(d.Users), d.Identical, d.Checked)
+	}
+}
+
+func byteSize(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%dMiB", n>>20)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+func rangesText(r, conc int) string {
+	if r > 0 {
+		return fmt.Sprint(r)
+	}
+	return fmt.Sprintf("%d (indexsync's default)", max(256, 32*conc))
+}
+
+func shardsText(s int) string {
+	if s < 0 {
+		return "5 (Sunbird's)"
+	}
+	return fmt.Sprint(s)
+}
+
+func (rep *report) write(path string) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

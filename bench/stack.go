@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// stack is the local Cassandra + OpenSearch of testinfra/stack.sh.
+type stack struct {
+	CassandraHost string
+	CassandraPort int
+	SearchURL     string
+	Username      string
+	Password      string
+	started       []string // servers this bench started, stopped again at the end
+	pids          map[string]int
+}
+
+// upStack starts the servers that are not running and reads their addresses
+// from `stack.sh env`.
+func upStack(ctx context.Context) (*stack, error) {
+	st := &stack{pids: map[string]int{}}
+	out, _ := exec.CommandContext(ctx, "testinfra/stack.sh", "status").Output() // non-zero when one is down
+	for _, s := range []string{"cassandra", "opensearch"} {
+		if !statusRunning(string(out), s) {
+			st.started = append(st.started, s)
+		}
+	}
+	for _, s := range st.started {
+		logf("starting %s (testinfra/stack.sh up %s); it is stopped again at the end", s, s)
+		cmd := exec.CommandContext(ctx, "testinfra/stack.sh", "up", s)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return st, fmt.Errorf("testinfra/stack.sh up %s: %w", s, err)
+		}
+	}
+	env, err := exec.CommandContext(ctx, "testinfra/stack.sh", "env").Output()
+	if err != nil {
+		return st, fmt.Errorf("testinfra/stack.sh env: %w", err)
+	}
+	vars := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(env))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
+		if ok {
+			vars[k] = v
+		}
+	}
+	host, port, ok := strings.Cut(vars["INDEXSYNC_TEST_CASSANDRA"], ":")
+	st.CassandraHost = host
+	st.CassandraPort, err = strconv.Atoi(port)
+	if !ok || err != nil || vars["INDEXSYNC_TEST_SEARCH_URL"] == "" {
+		return st, fmt.Errorf("testinfra/stack.sh env gave no usable addresses: %q", env)
+	}
+	st.SearchURL = vars["INDEXSYNC_TEST_SEARCH_URL"]
+	st.Username = vars["INDEXSYNC_TEST_CASSANDRA_USERNAME"]
+	st.Password = vars["INDEXSYNC_TEST_CASSANDRA_PASSWORD"]
+	stackDir := os.Getenv("STACK_DIR")
+	if stackDir == "" {
+		stackDir = ".stack"
+	}
+	for _, s := range []string{"cassandra", "opensearch"} {
+		if b, err := os.ReadFile(filepath.Join(stackDir, s, "server.pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				st.pids[s] = pid
+			}
+		}
+	}
+	return st, nil
+}
+
+// statusRunning reads one server's line of `stack.sh status`.
+func statusRunning(status, server string) bool {
+	for _, line := range strings.Split(status, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == server && f[1] == "running" {
+			return true
+		}
+	}
+	return false
+}
+
+// down stops what upStack started.
+func (st *stack) down() {
+	for _, s := range st.started {
+		cmd := exec.Command("testinfra/stack.sh", "down", s)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			logf("stopping %s: %v", s, err)
+		}
+	}
+}
+
+// env is the environment for indexsync and the child arms: the Cassandra
+// login goes in variables, never on a command line.
+func (st *stack) env() []string {
+	return append(os.Environ(),
+		"INDEXSYNC_CASSANDRA_USERNAME="+st.Username,
+		"INDEXSYNC_CASSANDRA_PASSWORD="+st.Password,
+	)
+}
+
+// serverCPU returns the CPU seconds (user + system) each server has used so
+// far; a server whose pid is unknown is left out.
+func (st *stack) serverCPU() map[string]float64 {
+	out := map[string]float64{}
+	for s, pid := range st.pids {
+		if v, ok := procCPU(pid); ok {
+			out[s] = v
+		}
+	}
+	return out
+}
+
+// procCPU reads utime + stime of a process from /proc (Linux).
+func procCPU(pid int) (float64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// the command name (field 2) may hold spaces: fields count from its ')'
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	stt, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const clockTicks = 100 // USER_HZ, 100 on every Linux we run on
+	return (ut + stt) / clockTicks, true
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// machineBusy returns the CPU seconds all processes of the machine have
+// used so far (every jiffy that was neither idle nor iowait), from /proc/stat.
+func machineBusy() (float64, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, false
+	}
+	var busy float64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, false
+		}
+		if i != 3 && i != 4 && i < 8 { // not idle, iowait, nor guest (counted in user)
+			busy += n
+		}
+	}
+	const clockTicks = 100
+	return busy / clockTicks, true
+}
+
+// settle waits (at most maxWait) until the machine is quiet: less than a
+// fifth of one core busy over half a second, so that one arm's aftermath
+// (a merge, a compaction, a GC) is not billed to the next. It returns the
+// busy fraction of the machine it saw last (0..1), which also shows load
+// from others using the same stack.
+func settle(maxWait time.Duration) float64 {
+	deadline := time.Now().Add(maxWait)
+	for {
+		b0, ok := machineBusy()
+		t0 := time.Now()
+		time.Sleep(500 * time.Millisecond)
+		b1, ok2 := machineBusy()
+		if !ok || !ok2 {
+			return 0
+		}
+		frac := (b1 - b0) / time.Since(t0).Seconds() / float64(runtime.NumCPU())
+		if frac < 0.2/float64(runtime.NumCPU()) || time.Now().After(deadline) {
+			return frac
+		}
+	}
+}

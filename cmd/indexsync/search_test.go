@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/indexsync/indexsync/internal/schema"
+	"github.com/indexsync/indexsync/internal/search"
+	"github.com/indexsync/indexsync/internal/testenv"
+)
+
+func searchRunArgs(f *testenv.Fixture, dir string, extra ...string) []string {
+	args := []string{"run", "--target", "search", "--state-dir", dir, "--progress", "never"}
+	args = append(args, f.CassandraArgs()...)
+	args = append(args, f.SearchArgs()...)
+	return append(args, extra...)
+}
+
+// rawDocs reads the stored _source of each id, as bytes.
+func rawDocs(t *testing.T, c *search.Client, index string, ids []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for start := 0; start < len(ids); start += 500 {
+		got, err := c.MGet(context.Background(), index, ids[start:min(start+500, len(ids))])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, raw := range got {
+			out[id] = string(raw)
+		}
+	}
+	return out
+}
+
+// TestSearchModeWritesWhatServeWrites: the direct path (joined range scans)
+// and the Sync API path (reads by id) store byte-identical documents.
+func TestSearchModeWritesWhatServeWrites(t *testing.T) {
+	f := testenv.NewFixture(t, 1000, 30, 31)
+	t.Setenv("INDEXSYNC_CASSANDRA_PASSWORD", f.Cass.Password.Reveal())
+	out, stderr, code := runCmd(t, searchRunArgs(f, t.TempDir(), "--block-size", "200")...)
+	if code != 0 {
+		t.Fatalf("run --target search: exit %d\n%s\n%s", code, out, stderr)
+	}
+	ids := f.UserIDs()
+	direct := rawDocs(t, f.Search, f.Aliases["user"], ids)
+	if len(direct) != len(ids) {
+		t.Fatalf("%d documents indexed, want %d", len(direct), len(ids))
+	}
+	testenv.CompareDocs(t, f.ExpectedDocs(t, "user"), f.IndexedDocs(t, "user", ids))
+
+	// the same users again, through the Sync API: each stored document is
+	// replaced by the one serve builds
+	url := startServe(t, f)
+	t.Setenv("INDEXSYNC_API_KEY", apiKey)
+	if _, stderr, code := runCmd(t, append([]string{"run", "--api-endpoint", url, "--state-dir", t.TempDir()}, f.CassandraArgs()...)...); code != 0 {
+		t.Fatalf("run --target api: exit %d %s", code, stderr)
+	}
+	viaAPI := rawDocs(t, f.Search, f.Aliases["user"], ids)
+	diffs := 0
+	for _, id := range ids {
+		if direct[id] != viaAPI[id] {
+			if diffs++; diffs <= 3 {
+				t.Errorf("user %s: documents differ\n search: %s\n    api: %s", id, direct[id], viaAPI[id])
+			}
+		}
+	}
+	if diffs > 0 {
+		t.Errorf("%d of %d documents differ between the two paths", diffs, len(ids))
+	}
+	// organisations and locations too
+	for _, ot := range []string{"organisation", "location"} {
+		if _, stderr, code := runCmd(t, searchRunArgs(f, t.TempDir(), "--object-type", ot)...); code != 0 {
+			t.Fatalf("%s: exit %d %s", ot, code, stderr)
+		}
+		want := f.ExpectedDocs(t, ot)
+		var oids []string
+		for id := range want {
+			oids = append(oids, id)
+		}
+		testenv.CompareDocs(t, want, f.IndexedDocs(t, ot, oids))
+	}
+}
+
+func TestSearchKill9Resume(t *testing.T) {
+	bin := binary(t)
+	f := testenv.NewFixture(t, 50000, 50, 32)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, searchRunArgs(f, dir, "--concurrency", "4", "--block-size", "500")...)
+	cmd.Env = append(os.Environ(), f.Env()...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 120*time.Second, "10,000 confirmed documents", func() bool { return succeededInCheckpoint(dir) >= 10000 })
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	before := succeededInCheckpoint(dir)
+	if before >= 50000 {
+		t.Fatal("the run finished before the kill")
+	}
+	resume := exec.Command(bin, searchRunArgs(f, dir, "--resume", "--concurrency", "4", "--block-size", "500")...)
+	resume.Env = cmd.Env
+	if out, err := resume.CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if n := f.Count(t, "user"); n != 50000 {
+		t.Errorf("index holds %d documents after kill -9 at %d and --resume, want 50000", n, before)
+	}
+	s := readSummary(t, dir)
+	if s.Total < 1 || s.Succeeded != 50000-s.Failed-s.Skipped || s.Failed != 0 || s.ResumedFrom == nil {
+		t.Errorf("summary %+v", s)
+	}
+	t.Logf("killed at %d confirmed documents; resumed to %d", before, s.Succeeded)
+}
+
+func TestRebuild(t *testing.T) {
+	bin := binary(t)
+	f := testenv.NewFixture(t, 5000, 30, 33)
+	t.Setenv("INDEXSYNC_CASSANDRA_PASSWORD", f.Cass.Password.Reveal())
+	ctx := context.Background()
+	alias := f.Aliases["user"]
+	old := f.Indices["user"]
+	if _, stderr, code := runCmd(t, searchRunArgs(f, t.TempDir())...); code != 0 {
+		t.Fatalf("first sync: %d %s", code, stderr)
+	}
+
+	// interrupted: the alias stays where it was
+	dir := t.TempDir()
+	cmd := exec.Command(bin, searchRunArgs(f, dir, "--rebuild", "--rate", "1500", "--block-size", "100")...)
+	cmd.Env = append(os.Environ(), f.Env()...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "1,000 documents in the new index", func() bool { return succeededInCheckpoint(dir) >= 1000 })
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Errorf("interrupted rebuild: %v, want exit 130", err)
+	}
+	if got, _ := f.Search.GetAlias(ctx, alias); len(got) != 1 || got[0] != old {
+		t.Fatalf("after an interrupted rebuild the alias points to %v, want [%s]", got, old)
+	}
+	rb, err := schema.LoadRebuild(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// resumed to the end: the alias moves, the old index is kept
+	out, stderr, code := runCmd(t, searchRunArgs(f, dir, "--rebuild", "--resume", "--block-size", "100")...)
+	if code != 0 {
+		t.Fatalf("resumed rebuild: exit %d\n%s\n%s", code, out, stderr)
+	}
+	got, _ := f.Search.GetAlias(ctx, alias)
+	if len(got) != 1 || got[0] != rb.Index || got[0] == old {
+		t.Fatalf("after the rebuild the alias points to %v, want [%s]", got, rb.Index)
+	}
+	if ok, _ := f.Search.IndexExists(ctx, old); !ok {
+		t.Errorf("the old index %s was deleted without --delete-old", old)
+	}
+	if n := f.Count(t, "user"); n != 5000 {
+		t.Errorf("new index holds %d documents, want 5000", n)
+	}
+	settings, _ := f.Search.GetSettings(ctx, rb.Index)
+	if s := string(settings[rb.Index]); !strings.Contains(s, `"number_of_replicas":"0"`) || strings.Contains(s, `"refresh_interval":"-1"`) {
+		t.Errorf("settings after the rebuild: %s", s)
+	}
+
+	// --delete-old removes the index the alias left
+	out, stderr, code = runCmd(t, searchRunArgs(f, t.TempDir(), "--rebuild", "--delete-old")...)
+	if code != 0 {
+		t.Fatalf("rebuild --delete-old: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if ok, _ := f.Search.IndexExists(ctx, rb.Index); ok {
+		t.Errorf("--delete-old kept %s", rb.Index)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestSearchEngineDown20s stops a private OpenSearch for 20 s in the middle
+// of a run: the run waits and retries and finishes, or stops with exit 4 and
+// a checkpoint that --resume completes. Either way every user is indexed.
+func TestSearchEngineDown20s(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts its own OpenSearch")
+	}
+	bin := binary(t)
+	f := testenv.NewFixture(t, 20000, 30, 34)
+	stackDir := t.TempDir()
+	port := freePort(t)
+	stackEnv := append(os.Environ(), "STACK_DIR="+stackDir, "STACK_SEARCH_PORT="+strconv.Itoa(port),
+		"STACK_SEARCH_TRANSPORT_PORT="+strconv.Itoa(freePort(t)), "STACK_SEARCH_HEAP=512m", "STACK_KEEP_DATA=1")
+	stack := func(args ...string) {
+		t.Helper()
+		c := exec.Command("../../testinfra/stack.sh", args...)
+		c.Env = stackEnv
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("stack.sh %v: %v\n%s", args, err, out)
+		}
+	}
+	stack("up", "opensearch")
+	t.Cleanup(func() { stack("down", "opensearch") })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	c, err := search.NewClient(search.Config{URLs: []string{url}, Retries: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := schema.UserIndex.Body(1, 0)
+	if _, err := schema.EnsureIndex(context.Background(), c, schema.UserIndex, "down_user", body, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	args := append([]string{"run", "--target", "search", "--state-dir", dir, "--progress", "never", "--search-url", url,
+		"--user-index", "down_user", "--rate", "800", "--block-size", "200"}, f.CassandraArgs()...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), f.Env()...)
+	logFile, _ := os.Create(filepath.Join(dir, "run.out"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "2,000 documents", func() bool { return succeededInCheckpoint(dir) >= 2000 })
+	stack("down", "opensearch")
+	downAt := succeededInCheckpoint(dir)
+	time.Sleep(20 * time.Second)
+	stack("up", "opensearch")
+	err = cmd.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	out, _ := os.ReadFile(filepath.Join(dir, "run.out"))
+	switch code {
+	case 0:
+		t.Logf("the run waited through the outage (down at %d documents) and finished", downAt)
+	case exitFatal:
+		t.Logf("the run stopped with exit 4 during the outage (down at %d documents); resuming", downAt)
+		resume := exec.Command(bin, append(args, "--resume")...)
+		resume.Env = cmd.Env
+		if out, err := resume.CombinedOutput(); err != nil {
+			t.Fatalf("resume: %v\n%s", err, out)
+		}
+	default:
+		t.Fatalf("run: exit %d, want 0 or 4\n%s", code, out)
+	}
+	_ = c.Refresh(context.Background(), "down_user")
+	n, err := c.Count(context.Background(), "down_user")
+	if err != nil || n != 20000 {
+		t.Errorf("index holds %d documents (%v), want 20000\n%s", n, err, out)
+	}
+}

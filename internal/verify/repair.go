@@ -1,0 +1,236 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/indexsync/indexsync/internal/search"
+	"github.com/indexsync/indexsync/internal/store"
+	"github.com/indexsync/indexsync/internal/sunbird"
+)
+
+// Docs builds documents by id from Cassandra (store.Store does).
+type Docs interface {
+	Documents(ctx context.Context, objectType string, ids []string) (store.Result, error)
+}
+
+// Writer indexes documents (indexer.Writer does).
+type Writer interface {
+	Write(ctx context.Context, objectType string, docs map[string]sunbird.Document) (map[string]string, error)
+}
+
+// Bulker sends bulk requests (search.Client does); Repair deletes with it.
+type Bulker interface {
+	Bulk(ctx context.Context, index string, items []search.BulkItem) ([]search.ItemResult, error)
+}
+
+// RepairConfig says what to repair and with what.
+type RepairConfig struct {
+	ObjectType string
+	Index      string
+	Docs       Docs
+	Writer     Writer
+	Bulk       Bulker
+	Search     Index
+	Keys       Keys
+
+	Resync        bool // re-sync missing and stale ids (--repair)
+	DeleteOrphans bool // delete orphans (--delete-orphans)
+	BatchSize     int  // ids per block; 0 = 500
+	SpillDir      string
+	MemIDs        int // as in Config
+	HeadIDs       int
+	MaxReasons    int // failure reasons kept; 0 = 20
+}
+
+// RepairResult is what a repair did, and what a targeted re-check of the
+// same ids still finds.
+type RepairResult struct {
+	Repaired int // documents written
+	Deleted  int // orphan documents deleted
+	Vanished int // missing or stale ids with no row any more when repaired
+	Kept     int // orphans not deleted because their row had come back
+	Failed   int // writes or deletes the engine refused
+	// Reasons holds the first failures, id → the engine's reason.
+	Reasons map[string]string
+
+	// Remaining are the ids still different after the repair: the
+	// re-checked ones that are, plus the differences not asked to be fixed
+	// (orphans without DeleteOrphans, missing and stale without Resync).
+	Remaining *IDList
+}
+
+// Close removes spilled id files.
+func (r *RepairResult) Close() error { return r.Remaining.Close() }
+
+// Repair fixes the differences found by Compare, block by block, and
+// re-checks each block against Cassandra and the index as soon as it is
+// done (_mget is realtime, so a written or deleted document shows at once).
+// It builds documents again by id rather than keeping those of the scan: the
+// scan held no documents (memory stays bounded however much drifted), and a
+// repair should write what Cassandra holds now.
+func Repair(ctx context.Context, cfg RepairConfig, found *Result) (*RepairResult, error) {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.MemIDs <= 0 {
+		cfg.MemIDs = 100000
+	}
+	if cfg.HeadIDs <= 0 {
+		cfg.HeadIDs = 10
+	}
+	if cfg.MaxReasons <= 0 {
+		cfg.MaxReasons = 20
+	}
+	r := &repairer{cfg: cfg, res: &RepairResult{
+		Reasons:   map[string]string{},
+		Remaining: NewIDList(cfg.SpillDir, cfg.MemIDs, cfg.HeadIDs),
+	}}
+	var err error
+	for _, list := range []*IDList{found.Missing, found.Stale} {
+		if err != nil {
+			break
+		}
+		if !cfg.Resync {
+			err = r.keep(list)
+			continue
+		}
+		err = list.Batches(cfg.BatchSize, func(ids []string) error { return r.resync(ctx, ids) })
+	}
+	if err == nil {
+		if cfg.DeleteOrphans {
+			err = found.Orphans.Batches(cfg.BatchSize, func(ids []string) error { return r.deleteOrphans(ctx, ids) })
+		} else {
+			err = r.keep(found.Orphans)
+		}
+	}
+	return r.res, err
+}
+
+type repairer struct {
+	cfg RepairConfig
+	res *RepairResult
+}
+
+// keep carries differences that were not to be fixed into Remaining.
+func (r *repairer) keep(list *IDList) error {
+	return list.Batches(1000, func(ids []string) error {
+		for _, id := range ids {
+			if err := r.res.Remaining.Add(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (r *repairer) fail(id, reason string) {
+	r.res.Failed++
+	if len(r.res.Reasons) < r.cfg.MaxReasons {
+		r.res.Reasons[id] = reason
+	}
+}
+
+// resync writes the current documents of missing or stale ids. Ids whose
+// row went away since the scan are deleted from the index too when orphans
+// are to be deleted: they have become orphans.
+func (r *repairer) resync(ctx context.Context, ids []string) error {
+	got, err := r.cfg.Docs.Documents(ctx, r.cfg.ObjectType, ids)
+	if err != nil {
+		return fmt.Errorf("read %d %ss to repair: %w", len(ids), r.cfg.ObjectType, err)
+	}
+	r.res.Vanished += len(got.NotFound)
+	if len(got.Docs) > 0 {
+		failed, err := r.cfg.Writer.Write(ctx, r.cfg.ObjectType, got.Docs)
+		for id, reason := range failed {
+			r.fail(id, reason)
+		}
+		if err != nil {
+			return fmt.Errorf("write repaired documents into %s: %w", r.cfg.Index, err)
+		}
+		r.res.Repaired += len(got.Docs) - len(failed)
+	}
+	if r.cfg.DeleteOrphans && len(got.NotFound) > 0 {
+		if err := r.delete(ctx, got.NotFound); err != nil {
+			return err
+		}
+	}
+	return r.recheck(ctx, ids)
+}
+
+// deleteOrphans deletes orphan documents, except those whose row has come
+// back since the walk (deleting them would make them missing).
+func (r *repairer) deleteOrphans(ctx context.Context, ids []string) error {
+	exists, err := r.cfg.Keys.Existing(ctx, ids)
+	if err != nil {
+		return err
+	}
+	var gone []string
+	for _, id := range ids {
+		if exists[id] {
+			r.res.Kept++
+		} else {
+			gone = append(gone, id)
+		}
+	}
+	if err := r.delete(ctx, gone); err != nil {
+		return err
+	}
+	return r.recheck(ctx, ids)
+}
+
+func (r *repairer) delete(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	items := make([]search.BulkItem, len(ids))
+	for i, id := range ids {
+		items[i] = search.BulkItem{ID: id, Op: search.OpDelete}
+	}
+	res, err := r.cfg.Bulk.Bulk(ctx, r.cfg.Index, items)
+	for _, it := range res {
+		if it.OK {
+			r.res.Deleted++
+		} else {
+			r.fail(it.ID, it.Error)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("delete orphans from %s: %w", r.cfg.Index, err)
+	}
+	return nil
+}
+
+// recheck compares ids again, one by one, between what Cassandra would give
+// now and what the index holds, and adds those that still differ to
+// Remaining.
+func (r *repairer) recheck(ctx context.Context, ids []string) error {
+	ids = slices.Clone(ids)
+	got, err := r.cfg.Docs.Documents(ctx, r.cfg.ObjectType, ids)
+	if err != nil {
+		return fmt.Errorf("re-read %d repaired %ss: %w", len(ids), r.cfg.ObjectType, err)
+	}
+	indexed, err := r.cfg.Search.MGet(ctx, r.cfg.Index, ids)
+	if err != nil {
+		return fmt.Errorf("re-check repaired documents: %w", err)
+	}
+	for _, id := range ids {
+		doc, inCassandra := got.Docs[id]
+		raw, inIndex := indexed[id]
+		ok := !inCassandra && !inIndex
+		if inCassandra && inIndex {
+			want, err := doc.Encode()
+			if err != nil {
+				return fmt.Errorf("encode document %s: %w", id, err)
+			}
+			ok, _ = Same(raw, want)
+		}
+		if !ok {
+			if err := r.res.Remaining.Add(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
