@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# make demo: start the local stack, create the Sunbird schema, write a
-# synthetic data set, and show what is where. DEMO_USERS sets the size.
+# make demo: start the local Cassandra and OpenSearch, write a synthetic
+# Sunbird data set, sync it both ways (straight to the index, and through the
+# Sync API with the old job's command line), verify, and say what happened.
+# DEMO_USERS sets the size (default 20000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=bin/indexsync
+BIN=$PWD/bin/indexsync
 USERS=${DEMO_USERS:-20000}
+STATE=$PWD/.stack/demo
+PORT=${DEMO_API_PORT:-9000}
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+count() { curl -fsS "$INDEXSYNC_SEARCH_URL/$1/_count" | sed -E 's/.*"count":([0-9]+).*/\1/'; }
 
 step "Starting Cassandra 5.0 and OpenSearch 2.19 (testinfra/stack.sh up)"
 testinfra/stack.sh up
@@ -16,23 +21,50 @@ export INDEXSYNC_CASSANDRA_PASSWORD="$INDEXSYNC_TEST_CASSANDRA_PASSWORD"
 export INDEXSYNC_CASSANDRA_HOSTS="${INDEXSYNC_TEST_CASSANDRA%:*}"
 export INDEXSYNC_CASSANDRA_PORT="${INDEXSYNC_TEST_CASSANDRA##*:}"
 export INDEXSYNC_SEARCH_URL="$INDEXSYNC_TEST_SEARCH_URL"
-export INDEXSYNC_KEYSPACE="${DEMO_KEYSPACE:-sunbird}"
+rm -rf "$STATE" && mkdir -p "$STATE/search" "$STATE/api" "$STATE/verify"
 
-step "Creating keyspace, tables and indexes (indexsync schema)"
-$BIN schema --index-replicas 0
+step "Creating keyspace sunbird, its tables, and the indexes behind user_alias, org_alias, location"
+"$BIN" schema --index-replicas 0
 
 step "Writing $USERS synthetic Sunbird users (indexsync seed)"
-$BIN seed --users "$USERS"
+"$BIN" seed --users "$USERS"
+echo "  user_alias holds $(count user_alias) documents before the sync"
 
-step "What the index holds before a sync"
-for alias in user_alias org_alias location; do
-  printf '  %-12s %s documents\n' "$alias" "$(curl -fsS "$INDEXSYNC_SEARCH_URL/$alias/_count" | sed -E 's/.*"count":([0-9]+).*/\1/')"
-done
+step "Direct sync: indexsync run --target search (rebuilds into a fresh index, swaps the alias)"
+"$BIN" run --target search --rebuild --delete-old --state-dir "$STATE/search" --progress never 2>&1 | grep -v '^time=' || true
+"$BIN" run --target search --object-type organisation --state-dir "$STATE/search-org" --progress never >/dev/null 2>&1
+"$BIN" run --target search --object-type location --state-dir "$STATE/search-loc" --progress never >/dev/null 2>&1
+echo "  user_alias $(count user_alias), org_alias $(count org_alias), location $(count location) documents"
 
-step "Next"
+step "The Sync API: indexsync serve on 127.0.0.1:$PORT, and the old job's command line (UserSync_run.sh)"
+KEY=demo-key-$RANDOM$RANDOM
+INDEXSYNC_API_KEYS=$KEY "$BIN" serve --listen "127.0.0.1:$PORT" --state-dir "$STATE/api" --log-format json >"$STATE/api/serve.log" 2>&1 &
+SERVE=$!
+trap 'kill -TERM $SERVE 2>/dev/null || true; wait $SERVE 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -fsS "127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
+echo "  GET /health: $(curl -fsS "127.0.0.1:$PORT/health")"
+(cd "$STATE/api" && INDEXSYNC_BIN=$BIN "$OLDPWD/UserSync_run.sh" \
+  --context_param sunbird_cassandra_server="$INDEXSYNC_CASSANDRA_HOSTS" \
+  --context_param sunbird_cassandra_port="$INDEXSYNC_CASSANDRA_PORT" \
+  --context_param sunbird_cassandra_username="$INDEXSYNC_CASSANDRA_USERNAME" \
+  --context_param sunbird_cassandra_password="$INDEXSYNC_CASSANDRA_PASSWORD" \
+  --context_param sunbird_user_sync_api_endpoint="http://127.0.0.1:$PORT/api/data/v1/index/sync" \
+  --context_param sunbird_user_sync_api_key="$KEY" \
+  --context_param sunbird_user_sync_block_size="100" \
+  --context_param sunbird_user_sync_sleep_time="1" \
+  --concurrency 4 --progress never 2>&1) | grep -v '^Sync API call done' | grep -v '^time=' || true
+echo "  (the 'Sync API call done for x/N records...' lines are left out here; one per call)"
+echo "  the files it wrote, in the old job's format:"
+ls -1 "$STATE/api" | sed 's/^/    /'
+echo "  a record of the success log:"
+head -4 "$STATE"/api/userSyncSuccess_*.log | cut -c1-160 | sed 's/^/    /'
+
+step "Verify: does the index match Cassandra? (indexsync verify)"
+"$BIN" verify --state-dir "$STATE/verify" --progress never 2>&1 | grep -v '^time=' || true
+
+step "Done"
 cat <<TXT
-  The stack keeps running (make stack-down stops it). Try:
-    export INDEXSYNC_CASSANDRA_USERNAME=cassandra INDEXSYNC_CASSANDRA_PASSWORD=cassandra
-    bin/indexsync serve --insecure-no-auth --listen 127.0.0.1:9000 &
-    curl -s -XPOST localhost:9000/v1/data/sync -d '{"request":{"objectType":"location","objectIds":["…"],"operationType":"sync"}}'
+  Cassandra and OpenSearch keep running: make stack-down stops them.
+  Files of this demo: $STATE
+  Try: bin/indexsync run --help, bin/indexsync verify --repair, curl 127.0.0.1:9200/user_alias/_search?q=firstName:ana
 TXT

@@ -501,7 +501,11 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 		total = int64(prev.Counts.Total)
 	}
 	noun := map[string]string{"user": "user", "organisation": "organisation", "location": "location"}[o.ObjectType]
-	fmt.Fprintf(g.stdout, "Total number of %s records to be synced : %d\n", noun, total)
+	if strings.HasPrefix(totalFrom, "estimated") {
+		fmt.Fprintf(g.stdout, "Total number of %s records to be synced : ~%d (%s)\n", noun, total, totalFrom)
+	} else {
+		fmt.Fprintf(g.stdout, "Total number of %s records to be synced : %d\n", noun, total)
+	}
 	if total == 0 && ids == nil {
 		fmt.Fprintf(g.stdout, "No %s records found in cassandra!!!\n", noun)
 	}

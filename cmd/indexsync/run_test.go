@@ -567,4 +567,3 @@ func scanProcesses(needles ...string) []string {
 	}
 	return out
 }
-
