@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -20,10 +21,12 @@ type globalOptions struct {
 	LogFormat  string
 	LogLevel   string
 	Progress   string
+	CPUProfile string
 
 	stdout, stderr io.Writer
 	logger         *slog.Logger
 	prepared       bool // settings layered: errors after this come from the command itself
+	stopProfile    func()
 }
 
 func (o *globalOptions) AddFlags(fs *pflag.FlagSet) {
@@ -31,6 +34,8 @@ func (o *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.Progress, "progress", "auto", "progress display: auto, always or never")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file (for performance work)")
+	_ = fs.MarkHidden("cpuprofile")
 }
 
 func newRootCommand(stdout, stderr io.Writer) (*cobra.Command, *globalOptions) {
@@ -100,6 +105,17 @@ func (g *globalOptions) prepare(cmd *cobra.Command, root *cobra.Command) error {
 		return config.Usagef("--progress %q: use auto, always or never", g.Progress)
 	}
 	g.logger = logger
+	if g.CPUProfile != "" {
+		f, err := os.Create(g.CPUProfile)
+		if err != nil {
+			return config.Usagef("--cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return config.Usagef("--cpuprofile: %v", err)
+		}
+		g.stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+	}
 	g.prepared = true
 	return nil
 }
@@ -129,9 +145,4 @@ func newVersionCommand(g *globalOptions) *cobra.Command {
 			return err
 		},
 	}
-}
-
-// notImplemented is the body of a command whose issue has not landed yet.
-func notImplemented(name string) error {
-	return fmt.Errorf("indexsync %s: %w", name, errNotImplemented)
 }

@@ -834,8 +834,7 @@ func runDry(ctx context.Context, g *globalOptions, o *runOptions, units []checkp
 
 type nopCheckpoint struct{}
 
-func (nopCheckpoint) Advance(int, int64, checkpoint.Counts) error { return nil }
-func (nopCheckpoint) Finish(int) error                            { return nil }
+func (nopCheckpoint) Apply([]checkpoint.Step, checkpoint.Counts) error { return nil }
 
 type nopRecords struct{}
 

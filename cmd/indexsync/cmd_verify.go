@@ -184,10 +184,6 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	if err != nil {
 		return err
 	}
-	var inShard func(string) bool
-	if o.shardN > 1 {
-		inShard = func(id string) bool { return shard.Contains(verify.Token(id)) }
-	}
 	keys := &verify.CassandraKeys{Session: sess, Keyspace: o.Cassandra.Keyspace, Table: table, Key: key}
 
 	est, _ := source.Estimate(ctx, sess, o.Cassandra.Keyspace, table, shard)
@@ -199,8 +195,6 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 		Units:       units,
 		Source:      src,
 		Search:      client,
-		Keys:        keys,
-		InShard:     inShard,
 		Concurrency: o.Concurrency,
 		BatchSize:   o.BatchSize,
 		SpillDir:    o.StateDir,
@@ -211,7 +205,8 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	defer found.Close()
 	if cmpErr == nil {
 		log.Info("compared", "cassandra", found.CassandraDocs, "index", found.IndexDocs, "missing", found.Missing.Len(),
-			"stale", found.Stale.Len(), "orphans", found.Orphans.Len(), "took", time.Since(phase).Round(time.Millisecond))
+			"stale", found.Stale.Len(), "orphans", found.Orphans.Len(), "took", time.Since(phase).Round(time.Millisecond),
+			"walk", found.WalkTime.Round(time.Millisecond), "scan", found.ScanTime.Round(time.Millisecond))
 	}
 
 	// The repair.

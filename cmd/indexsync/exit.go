@@ -12,7 +12,7 @@ import (
 const (
 	exitOK          = 0   // everything done
 	exitSomeFailed  = 1   // finished, but some ids failed / differences remain
-	exitUsage       = 2   // bad flags, env, config file, or not implemented
+	exitUsage       = 2   // bad flags, env or config file
 	exitUnreachable = 3   // cannot reach or log in to Cassandra, the search engine or the API
 	exitFatal       = 4   // stopped by a fatal error mid-run (checkpoint saved)
 	exitInterrupted = 130 // SIGINT/SIGTERM (checkpoint saved)
@@ -21,9 +21,6 @@ const (
 // errSomeFailed is returned by a command that finished its work but has
 // failures to report; the command has already said which.
 var errSomeFailed = errors.New("finished with failures")
-
-// errNotImplemented marks a command whose issue has not landed yet.
-var errNotImplemented = errors.New("not implemented yet")
 
 // unreachableError marks a start-up failure to reach a backend whose package
 // has no error type of its own.
@@ -43,7 +40,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitOK
 	case errors.Is(err, errSomeFailed):
 		return exitSomeFailed
-	case errors.As(err, &usage), errors.Is(err, errNotImplemented):
+	case errors.As(err, &usage):
 		return exitUsage
 	case errors.As(err, &cass), errors.As(err, &unr), isSearchConnectError(err):
 		return exitUnreachable

@@ -31,6 +31,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root, g := newRootCommand(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if g.stopProfile != nil {
+		g.stopProfile()
+	}
 	if err != nil && !g.prepared {
 		// cobra's own errors (unknown command, wrong arguments) and bad
 		// settings all come before the command starts: usage errors.

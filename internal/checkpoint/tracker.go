@@ -147,3 +147,36 @@ func (t *Tracker) commitLocked() error {
 	}
 	return nil
 }
+
+// Step is how far one unit gets when a block is confirmed.
+type Step struct {
+	Unit     int
+	Next     int64 // everything of the unit up to Next is confirmed
+	Finished bool  // and nothing follows: the unit is done
+}
+
+// Apply records one confirmed block — the progress of every unit it touched
+// and its counts — in a single save, so a crash leaves the block either
+// wholly recorded or not at all (never counted twice after a resume).
+func (t *Tracker) Apply(steps []Step, delta Counts) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range steps {
+		u, err := t.unitLocked(s.Unit)
+		if err != nil {
+			return err
+		}
+		if s.Next < u.Next || s.Next > u.End {
+			return fmt.Errorf("checkpoint: advance unit %d (%d,%d] from %d to %d: out of order or out of range", s.Unit, u.Start, u.End, u.Next, s.Next)
+		}
+	}
+	for _, s := range steps {
+		u := &t.st.Units[s.Unit]
+		u.Next = s.Next
+		if s.Finished {
+			u.Next, u.Done = u.End, true
+		}
+	}
+	t.st.Counts = t.st.Counts.Add(delta)
+	return t.commitLocked()
+}

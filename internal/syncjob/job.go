@@ -65,10 +65,10 @@ type StopError struct{ Err error }
 func (e *StopError) Error() string { return e.Err.Error() }
 func (e *StopError) Unwrap() error { return e.Err }
 
-// Checkpoint records confirmed progress (checkpoint.Tracker does).
+// Checkpoint records confirmed progress (checkpoint.Tracker does): all the
+// steps of one block and its counts at once.
 type Checkpoint interface {
-	Advance(unit int, next int64, delta checkpoint.Counts) error
-	Finish(unit int) error
+	Apply(steps []checkpoint.Step, delta checkpoint.Counts) error
 }
 
 // Records are the run's files (runlog.Log is one).
@@ -98,7 +98,8 @@ type Config struct {
 	RoundWait time.Duration
 
 	// OnBlock, when set, is called after each block is recorded, with the
-	// counts of that block (for progress and console lines).
+	// counts of that block (for progress and console lines). Calls are
+	// serialized.
 	OnBlock func(delta checkpoint.Counts)
 }
 
@@ -134,7 +135,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Throttle == nil {
 		cfg.Throttle = throttle.New(0)
 	}
-	r := &runner{cfg: cfg}
+	r := &runner{cfg: cfg, gate: make(chan struct{})}
 	r.reqNo.Store(int64(cfg.RequestNo))
 
 	// stopCtx ends scanning on a fatal error; ctx (signals) ends it too.
@@ -182,7 +183,30 @@ type runner struct {
 
 	mu    sync.Mutex
 	total checkpoint.Counts
+
+	onBlockMu sync.Mutex
+
+	// The first call goes alone: a target that refuses the key or cannot be
+	// reached then sees one call, not one per worker.
+	leader   atomic.Bool
+	gate     chan struct{}
+	gateOnce sync.Once
 }
+
+// first claims the first call, or waits until it has been answered; false
+// when the run stopped meanwhile.
+func (r *runner) first(stopCtx context.Context) (leader, ok bool) {
+	if r.leader.CompareAndSwap(false, true) {
+		return true, true
+	}
+	select {
+	case <-r.gate:
+	case <-stopCtx.Done():
+	}
+	return false, stopCtx.Err() == nil
+}
+
+func (r *runner) openGate() { r.gateOnce.Do(func() { close(r.gate) }) }
 
 func (r *runner) counts() checkpoint.Counts {
 	r.mu.Lock()
@@ -236,10 +260,21 @@ func (r *runner) worker(ctx, stopCtx context.Context, units <-chan int) error {
 				continue
 			}
 		}
+		leader := false
 		if len(b.items) > 0 {
+			if first {
+				var ok bool
+				if leader, ok = r.first(stopCtx); !ok {
+					continue
+				}
+			}
 			first = false
 		}
-		if err := r.send(ctx, b); err != nil {
+		err := r.send(ctx, b)
+		if leader && err == nil {
+			r.openGate() // on an error the run stops, which releases the others
+		}
+		if err != nil {
 			rcancel() // let the reader stop, then report
 			for range blocks {
 			}
@@ -342,22 +377,17 @@ func (r *runner) send(ctx context.Context, b block) error {
 	if len(b.items) > 0 {
 		r.blocks.Add(1)
 	}
+	steps := make([]checkpoint.Step, len(b.marks))
 	for i, m := range b.marks {
-		d := checkpoint.Counts{}
-		if i == 0 {
-			d = delta
-		}
-		if err := r.cfg.Checkpoint.Advance(m.unit, m.next, d); err != nil {
-			return fmt.Errorf("save the checkpoint: %w", err)
-		}
-		if m.finished {
-			if err := r.cfg.Checkpoint.Finish(m.unit); err != nil {
-				return fmt.Errorf("save the checkpoint: %w", err)
-			}
-		}
+		steps[i] = checkpoint.Step{Unit: m.unit, Next: m.next, Finished: m.finished}
+	}
+	if err := r.cfg.Checkpoint.Apply(steps, delta); err != nil {
+		return fmt.Errorf("save the checkpoint: %w", err)
 	}
 	if r.cfg.OnBlock != nil && len(b.items) > 0 {
+		r.onBlockMu.Lock()
 		r.cfg.OnBlock(delta)
+		r.onBlockMu.Unlock()
 	}
 	return nil
 }

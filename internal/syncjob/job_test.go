@@ -164,7 +164,8 @@ func TestStopErrorStops(t *testing.T) {
 	tgt := &fakeTarget{fail: func([]Item) (map[string]string, error) {
 		return nil, &StopError{Err: errors.New("401")}
 	}}
-	res, err := Run(context.Background(), cfg(tr, tgt, &fakeRecords{}, 1))
+	// with several workers too, the first call goes alone
+	res, err := Run(context.Background(), cfg(tr, tgt, &fakeRecords{}, 4))
 	if !errors.Is(err, ErrNoProgress) {
 		t.Errorf("err = %v, want ErrNoProgress", err)
 	}
