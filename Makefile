@@ -35,6 +35,14 @@ lint:
 demo: build
 	@testinfra/demo.sh
 
+# bench: measure indexsync run against the ceilings of this machine on the
+# local stack (started if needed, stopped again if this target started it):
+# prints a table and writes bench/results.json. BENCH_* variables change the
+# sizes and settings (bench/README.md). About 10 minutes.
+bench: build
+	$(GO) build -o bench/out/bench ./bench
+	bench/out/bench
+
 stack-up:
 	@$(STACK) up
 

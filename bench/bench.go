@@ -39,6 +39,13 @@ type benchRun struct {
 	// BusyBefore: the machine's CPU use just before the arm (0..1 of all
 	// cores), after waiting up to BENCH_SETTLE for it to go quiet.
 	BusyBefore float64 `json:"machineBusyBefore"`
+	// IndexStats: what the engine says it did for the run's index
+	// (indexing, refresh and merge counts and times), read before deleting it.
+	IndexStats map[string]float64 `json:"indexStats,omitempty"`
+	// OtherCPU: CPU seconds used during the run by processes that are
+	// neither the arm's nor the servers' — others using the machine (their
+	// load on the two servers cannot be told apart and is in ServerCPU).
+	OtherCPU float64 `json:"otherCPUSeconds"`
 }
 
 // docCheck compares documents in the index after a T run with the prebuilt
@@ -60,8 +67,9 @@ type bench struct {
 	engine  string
 	cassVer string
 	runs    []benchRun
-	round   int     // the round being run
-	busy    float64 // how busy the machine was just before the arm (0..1)
+	round   int          // the round being run
+	busy    float64      // how busy the machine was just before the arm (0..1)
+	finishC func() error // arm C running in the background, if any
 	checks  []docCheck
 	seedSec map[int]float64
 }
@@ -87,6 +95,7 @@ func runBench(ctx context.Context, cfg benchConfig) error {
 		return err
 	}
 	b.st = st
+	b.started = time.Now() // the budget counts from here: a stack start is extra
 	b.client, err = search.NewClient(search.Config{URLs: []string{st.SearchURL}, Retries: 3, Timeout: 2 * time.Minute, UserAgent: "indexsync-bench"})
 	if err != nil {
 		return err
@@ -114,6 +123,7 @@ func runBench(ctx context.Context, cfg benchConfig) error {
 			break
 		}
 	}
+	runErr = errors.Join(runErr, b.waitC())
 	if !cfg.Keep {
 		for _, n := range sizes {
 			b.cleanup(context.WithoutCancel(ctx), n)
@@ -149,6 +159,21 @@ func aliasOf(n int, k string) string { return fmt.Sprintf("bench_%d_%s", n, k) }
 // over reports whether the time budget is spent.
 func (b *bench) over() bool { return time.Since(b.started) > b.cfg.Budget }
 
+// estimate guesses how long arm takes at n users, from its last run at n,
+// or else scaled from its last run at another size; 0 when it never ran.
+// It counts the settling and index set-up around the run too.
+func (b *bench) estimate(arm string, n int) time.Duration {
+	for i := len(b.runs) - 1; i >= 0; i-- {
+		r := b.runs[i]
+		if r.Arm != arm || r.Process.WallSeconds == 0 {
+			continue
+		}
+		sec := r.Process.WallSeconds * float64(n) / float64(r.Users)
+		return time.Duration((sec+5)*float64(time.Second)) + b.cfg.Settle
+	}
+	return 0
+}
+
 // size runs every arm for n users.
 func (b *bench) size(ctx context.Context, n int, last bool) error {
 	dir := filepath.Join(b.cfg.OutDir, fmt.Sprintf("run_%d", n))
@@ -161,6 +186,9 @@ func (b *bench) size(ctx context.Context, n int, last bool) error {
 	reused, err := b.prepare(ctx, n, dir)
 	if err != nil {
 		return fmt.Errorf("prepare %d users: %w", n, err)
+	}
+	if err := b.waitC(); err != nil {
+		return err
 	}
 	docs := filepath.Join(b.cfg.OutDir, fmt.Sprintf("docs_%d.tsv", n))
 	if _, err := os.Stat(docs); err == nil && reused {
@@ -176,14 +204,13 @@ func (b *bench) size(ctx context.Context, n int, last bool) error {
 		"B":  func() error { return b.armB(ctx, n, b.round, dir) },
 		"T":  func() error { return b.armT(ctx, n, b.round, dir, docs) },
 		"T2": func() error { return b.armT2(ctx, n, dir) },
-		"C":  func() error { return b.armC(ctx, n, dir) },
 	}
 	measure := func(arm string) error {
 		if !b.cfg.runs(arm) {
 			return nil
 		}
-		if b.over() {
-			logf("time budget %s spent: skipping arm %s (round %d) of %d users", b.cfg.Budget, arm, b.round, n)
+		if est := b.estimate(arm, n); time.Since(b.started)+est > b.cfg.Budget {
+			logf("time budget %s: skipping arm %s (round %d) of %d users, which would end after it (about %s)", b.cfg.Budget, arm, b.round, n, est.Round(time.Second))
 			return nil
 		}
 		b.busy = settle(b.cfg.Settle)
@@ -192,26 +219,50 @@ func (b *bench) size(ctx context.Context, n int, last bool) error {
 		}
 		return arms[arm]()
 	}
+	// T2 right after the first round: should the budget run out, it is
+	// later rounds that are missing, not an arm.
 	for b.round = 1; b.round <= b.cfg.Rounds; b.round++ {
 		for _, arm := range []string{"A", "B", "T"} {
 			if err := measure(arm); err != nil {
 				return err
 			}
 		}
+		if b.round == 1 {
+			if err := measure("T2"); err != nil {
+				return err
+			}
+		}
 	}
-	b.round = 1
-	if err := measure("T2"); err != nil {
-		return err
-	}
-	if last && b.cfg.CSeconds > 0 {
-		if err := measure("C"); err != nil {
-			return err
+	if b.cfg.runs("C") && b.cfg.CSeconds > 0 && b.finishC == nil {
+		// C on the first size, overlapping the seeding of the next one
+		if b.over() {
+			logf("time budget spent: skipping arm C")
+		} else {
+			b.busy = settle(b.cfg.Settle)
+			finish, err := b.startC(ctx, n, dir)
+			if err != nil {
+				return err
+			}
+			b.finishC = finish
+			if last {
+				return b.waitC()
+			}
 		}
 	}
 	if !b.cfg.Keep {
 		os.Remove(docs)
 	}
 	return nil
+}
+
+// waitC waits for arm C, if it runs.
+func (b *bench) waitC() error {
+	if b.finishC == nil {
+		return nil
+	}
+	err := b.finishC()
+	b.finishC = func() error { return nil } // C runs once
+	return err
 }
 
 // prepare makes a fresh keyspace with n users and the bench aliases. With
@@ -244,7 +295,7 @@ func (b *bench) prepare(ctx context.Context, n int, dir string) (reused bool, er
 // countUsers counts the users of keyspace ks; -1 when it cannot.
 func (b *bench) countUsers(ctx context.Context, ks string) int64 {
 	var n int64
-	if err := b.sess.Query("SELECT count(*) FROM " + ks + ".user").WithContext(ctx).Scan(&n); err != nil {
+	if err := b.sess.Query("SELECT count(*) FROM "+ks+".user").ScanContext(ctx, &n); err != nil {
 		return -1
 	}
 	return n
@@ -303,7 +354,7 @@ func (b *bench) cleanup(ctx context.Context, n int) {
 		}
 	}
 	b.deleteIndex(ctx, aliasOf(n, "raw"))
-	if err := b.sess.Query("DROP KEYSPACE IF EXISTS " + keyspaceOf(n)).WithContext(ctx).Exec(); err != nil {
+	if err := b.sess.Query("DROP KEYSPACE IF EXISTS " + keyspaceOf(n)).ExecContext(ctx); err != nil {
 		logf("drop keyspace %s: %v", keyspaceOf(n), err)
 	}
 }
@@ -350,6 +401,55 @@ func (b *bench) freshIndex(ctx context.Context, name, alias string) error {
 		return nil
 	}
 	return b.client.UpdateAliases(ctx, []search.AliasAction{{Op: search.AliasAdd, Index: name, Alias: alias}})
+}
+
+// indexStats reads the engine's own account of the work on index: time
+// spent indexing, refreshes and merges (OpenSearch/Elasticsearch _stats).
+// These are per index, so others using the engine do not add to them.
+func (b *bench) indexStats(ctx context.Context, index string) map[string]float64 {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(b.st.SearchURL, "/")+"/"+index+"/_stats/indexing,refresh,merge,flush,segments", nil)
+	if err != nil {
+		return nil
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	var body struct {
+		All struct {
+			Primaries struct {
+				Indexing struct {
+					Count  float64 `json:"index_total"`
+					TimeMS float64 `json:"index_time_in_millis"`
+				} `json:"indexing"`
+				Refresh struct {
+					Count  float64 `json:"total"`
+					TimeMS float64 `json:"total_time_in_millis"`
+				} `json:"refresh"`
+				Merges struct {
+					Count  float64 `json:"total"`
+					TimeMS float64 `json:"total_time_in_millis"`
+				} `json:"merges"`
+				Flush struct {
+					Count float64 `json:"total"`
+				} `json:"flush"`
+				Segments struct {
+					Count float64 `json:"count"`
+				} `json:"segments"`
+			} `json:"primaries"`
+		} `json:"_all"`
+	}
+	if res.StatusCode != http.StatusOK || json.NewDecoder(res.Body).Decode(&body) != nil {
+		return nil
+	}
+	p := body.All.Primaries
+	return map[string]float64{
+		"indexed": p.Indexing.Count, "indexingSeconds": p.Indexing.TimeMS / 1000,
+		"refreshes": p.Refresh.Count, "refreshSeconds": p.Refresh.TimeMS / 1000,
+		"merges": p.Merges.Count, "mergeSeconds": p.Merges.TimeMS / 1000,
+		"flushes": p.Flush.Count, "segments": p.Segments.Count,
+	}
 }
 
 // countIndex refreshes index and counts its documents.
@@ -399,6 +499,14 @@ func (b *bench) profileArgs(name string) []string {
 
 func (b *bench) add(r benchRun) {
 	r.BusyBefore = b.busy
+	r.OtherCPU = r.Process.MachineCPU - r.Process.CPUSeconds
+	for _, v := range r.Process.ServerCPU {
+		r.OtherCPU -= v
+	}
+	if r.Serve != nil {
+		r.OtherCPU -= r.Serve.CPUSeconds
+	}
+	r.OtherCPU = max(r.OtherCPU, 0)
 	b.runs = append(b.runs, r)
 	extra := ""
 	if r.Serve != nil {
@@ -444,6 +552,7 @@ func (b *bench) armA(ctx context.Context, n, round int, dir, docs string) error 
 		r.DocsPerSecond = float64(res.Docs) / res.Seconds
 		r.Indexed = b.countIndex(ctx, index)
 	}
+	r.IndexStats = b.indexStats(ctx, index)
 	b.deleteIndex(ctx, index)
 	b.add(r)
 	return nil
@@ -503,6 +612,7 @@ func (b *bench) armT(ctx context.Context, n, round int, dir, docs string) error 
 	r := benchRun{Arm: "T", Users: n, Round: round,
 		Settings: map[string]any{"concurrency": b.cfg.Concurrency, "blockSize": b.cfg.BlockSize, "bulkBytes": b.cfg.BulkBytes, "ranges": b.cfg.Ranges, "shards": b.cfg.Shards}}
 	b.runIndexsync(ctx, &r, filepath.Join(dir, fmt.Sprintf("T%d.log", round)), state, args)
+	r.IndexStats = b.indexStats(ctx, index)
 	r.Indexed = b.countIndex(ctx, index)
 	if round == 1 {
 		b.checkDocs(ctx, n, alias, docs)
@@ -640,54 +750,78 @@ func (b *bench) armT2(ctx context.Context, n int, dir string) error {
 		Settings: map[string]any{"concurrency": b.cfg.T2Conc, "blockSize": b.cfg.T2Block, "sleep": "0s", "ranges": b.cfg.Ranges, "shards": b.cfg.Shards}}
 	b.runIndexsync(ctx, &r, filepath.Join(dir, "T2.log"), state, args)
 	r.Serve = stopServe(sp)
+	r.IndexStats = b.indexStats(ctx, index)
 	r.Indexed = b.countIndex(ctx, index)
 	b.deleteIndex(ctx, index)
 	b.add(r)
 	return nil
 }
 
-// armC runs the old job's settings for a fixed time and stops it as an
-// operator would (SIGINT); users/s = ids synced / the time it ran.
-func (b *bench) armC(ctx context.Context, n int, dir string) error {
+// startC starts arm C: the old job's settings (block 100, sleep 10 s, one
+// worker) against its own serve, stopped as an operator would (SIGINT) once
+// its loop has run for BENCH_C_SECONDS; users/s = ids synced / that time.
+// The clock starts when indexsync prints the total (after counting), so the
+// window holds only the block-and-sleep loop. finish waits for the arm and
+// records it. C sleeps 99% of the time, so it may overlap work that is not
+// measured (seeding the next size) without changing its result.
+func (b *bench) startC(ctx context.Context, n int, dir string) (finish func() error, err error) {
 	alias := aliasOf(n, "user")
 	index := alias + "_c"
 	if err := b.freshIndex(ctx, index, alias); err != nil {
-		return err
+		return nil, err
 	}
 	sp, endpoint, err := b.serve(ctx, n, filepath.Join(dir, "C-serve.log"), filepath.Join(dir, "C-serve"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	state := filepath.Join(dir, "C")
 	args := append([]string{"run", "--target", "api", "--keyspace", keyspaceOf(n), "--api-endpoint", endpoint,
 		"--concurrency", "1", "--block-size", "100", "--sleep", "10s", "--state-dir", state}, b.connArgs(false)...)
 	logf("arm C: the old job's block 100, sleep 10 s, for %d s", b.cfg.CSeconds)
-	r := benchRun{Arm: "C", Users: n, Round: 1, Seconds: float64(b.cfg.CSeconds),
+	r := benchRun{Arm: "C", Users: n, Round: 1, Seconds: float64(b.cfg.CSeconds), BusyBefore: b.busy,
 		Settings: map[string]any{"concurrency": 1, "blockSize": 100, "sleep": "10s", "seconds": b.cfg.CSeconds}}
+	started := make(chan struct{})
 	p, err := startProc(ctx, b.st, filepath.Join(dir, "C.log"), b.cfg.Indexsync, args...)
 	if err != nil {
 		stopServe(sp)
-		return err
+		return nil, err
 	}
-	select {
-	case <-time.After(time.Duration(b.cfg.CSeconds) * time.Second):
-	case <-ctx.Done():
-	}
-	_ = p.signal(os.Interrupt)
-	r.Process, err = p.wait()
-	r.Serve = stopServe(sp)
-	if err != nil {
-		r.Error = err.Error()
-	} else if s, err := readSummary(state); err != nil {
-		r.Error = err.Error()
-	} else {
-		r.Docs = s.Succeeded
-		r.DocsPerSecond = float64(s.Succeeded) / float64(b.cfg.CSeconds)
-		if r.Process.ExitCode != 130 && r.Process.ExitCode != 0 {
-			r.Error = fmt.Sprintf("exit %d (want 130 after SIGINT)", r.Process.ExitCode)
+	p.watch("Total number of", started)
+	done := make(chan error, 1)
+	go func() {
+		select {
+		case <-started:
+		case <-time.After(2 * time.Minute): // never printed: stop it anyway
+		case <-ctx.Done():
 		}
-	}
-	b.deleteIndex(ctx, index)
-	b.add(r)
-	return nil
+		select {
+		case <-time.After(time.Duration(b.cfg.CSeconds) * time.Second):
+		case <-ctx.Done():
+		}
+		_ = p.signal(os.Interrupt)
+		var err error
+		r.Process, err = p.wait()
+		r.Serve = stopServe(sp)
+		if err != nil {
+			r.Error = err.Error()
+		} else if s, err := readSummary(state); err != nil {
+			r.Error = err.Error()
+		} else {
+			r.Docs = s.Succeeded
+			r.DocsPerSecond = float64(s.Succeeded) / float64(b.cfg.CSeconds)
+			if r.Process.ExitCode != 130 && r.Process.ExitCode != 0 {
+				r.Error = fmt.Sprintf("exit %d (want 130 after SIGINT)", r.Process.ExitCode)
+			}
+		}
+		done <- nil
+	}()
+	return func() error {
+		<-done
+		b.deleteIndex(ctx, index)
+		busy := b.busy
+		b.busy = r.BusyBefore
+		b.add(r)
+		b.busy = busy
+		return ctx.Err()
+	}, nil
 }

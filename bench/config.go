@@ -16,7 +16,7 @@ import (
 // benchConfig is a whole bench, from BENCH_* environment variables.
 type benchConfig struct {
 	Users       int           `json:"users"`       // BENCH_USERS: the large size
-	SmallUsers  int           `json:"smallUsers"`  // BENCH_SMALL_USERS: the small size (BENCH_USERS/4)
+	SmallUsers  int           `json:"smallUsers"`  // BENCH_SMALL_USERS: the small size (BENCH_USERS/10; 0: none)
 	Rounds      int           `json:"rounds"`      // BENCH_ROUNDS: runs of A, B and T each, interleaved
 	Concurrency int           `json:"concurrency"` // BENCH_CONCURRENCY: T's workers, and A's and B's (indexsync's default)
 	BlockSize   int           `json:"blockSize"`   // BENCH_BLOCK_SIZE: documents per bulk request, T and A
@@ -46,11 +46,11 @@ func loadConfig() (benchConfig, error) {
 		BulkBytes:   5 << 20,
 		Shards:      -1,
 		T2Conc:      8,
-		T2Block:     500,
+		T2Block:     100,
 		CSeconds:    60,
 		Budget:      10 * time.Minute,
 		Arms:        []string{"A", "B", "T", "T2", "C"},
-		Settle:      10 * time.Second,
+		Settle:      3 * time.Second,
 		Indexsync:   "bin/indexsync",
 		OutDir:      "bench/out",
 		Results:     "bench/results.json",
@@ -69,7 +69,7 @@ func loadConfig() (benchConfig, error) {
 		*dst = n
 	}
 	intVar("BENCH_USERS", &c.Users, 1)
-	c.SmallUsers = c.Users / 4
+	c.SmallUsers = c.Users / 10
 	intVar("BENCH_SMALL_USERS", &c.SmallUsers, 0)
 	intVar("BENCH_ROUNDS", &c.Rounds, 1)
 	intVar("BENCH_CONCURRENCY", &c.Concurrency, 1)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -26,14 +27,15 @@ type usage struct {
 
 // proc is a child process being measured.
 type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	stdout bytes.Buffer
-	log    *os.File
-	start  time.Time
-	cpu0   map[string]float64
-	busy0  float64
-	st     *stack
+	name    string
+	cmd     *exec.Cmd
+	stdout  bytes.Buffer
+	log     *os.File
+	watcher lineWatcher
+	start   time.Time
+	cpu0    map[string]float64
+	busy0   float64
+	st      *stack
 }
 
 // startProc starts name with args; stdout is kept in memory (and copied to
@@ -48,7 +50,7 @@ func startProc(ctx context.Context, st *stack, logPath, name string, args ...str
 	p := &proc{name: name, log: f, st: st}
 	p.cmd = exec.CommandContext(ctx, name, args...)
 	p.cmd.Env = st.env()
-	p.cmd.Stdout = io.MultiWriter(&p.stdout, f)
+	p.cmd.Stdout = io.MultiWriter(&p.stdout, f, &p.watcher)
 	p.cmd.Stderr = f
 	// on ^C, let indexsync stop as it does for a user (checkpoint saved)
 	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(os.Interrupt) }
@@ -61,6 +63,44 @@ func startProc(ctx context.Context, st *stack, logPath, name string, args ...str
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	return p, nil
+}
+
+// watch closes ch the first time needle appears in the process's stdout.
+func (p *proc) watch(needle string, ch chan<- struct{}) {
+	p.watcher.set(needle, ch)
+}
+
+// lineWatcher is an io.Writer that closes a channel once a string passed
+// through it (it keeps a short tail, so a string split over writes counts).
+type lineWatcher struct {
+	mu     sync.Mutex
+	needle string
+	ch     chan<- struct{}
+	tail   []byte
+}
+
+func (w *lineWatcher) set(needle string, ch chan<- struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.needle, w.ch = needle, ch
+}
+
+func (w *lineWatcher) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch == nil {
+		return len(b), nil
+	}
+	w.tail = append(w.tail, b...)
+	if bytes.Contains(w.tail, []byte(w.needle)) {
+		close(w.ch)
+		w.ch, w.tail = nil, nil
+		return len(b), nil
+	}
+	if keep := len(w.needle); len(w.tail) > keep {
+		w.tail = append(w.tail[:0], w.tail[len(w.tail)-keep:]...)
+	}
+	return len(b), nil
 }
 
 // signal sends sig to the process.

@@ -225,6 +225,7 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 			Resync:        o.Repair,
 			DeleteOrphans: o.DeleteOrphans,
 			BatchSize:     o.BatchSize,
+			Concurrency:   o.Concurrency,
 			SpillDir:      o.StateDir,
 			HeadIDs:       max(o.MaxPrint, 1),
 		}, found)
@@ -259,10 +260,11 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	}
 	rep.ExitCode = exit
 	path, werr := rep.WriteFile(o.StateDir, runMS)
+	rep.Print(g.stdout, o.MaxPrint, path)
 	if werr != nil {
+		// the console still has the counts and the first ids
 		log.Error("could not write the report", "err", werr)
 	}
-	rep.Print(g.stdout, o.MaxPrint, path)
 
 	switch exit {
 	case exitOK:
@@ -271,11 +273,11 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 		fmt.Fprintf(g.stderr, "indexsync: %s\n", remainingMessage(rep, index, path, o))
 		return errSomeFailed
 	case exitInterrupted:
-		return fmt.Errorf("verify interrupted; what it found so far is in %s: %w", path, context.Canceled)
+		return fmt.Errorf("verify interrupted (%s): %w", reportNote(path, "what it found so far is in "), context.Canceled)
 	}
 	// Not %w: a connection lost mid-way is exit 4 (stopped mid-way), not
 	// exit 3 (cannot connect at start).
-	return &fatalError{err: fmt.Errorf("verify stopped: %v (what it found so far is in %s; run it again)", runErr, path)}
+	return &fatalError{err: fmt.Errorf("verify stopped: %v (%s; run it again)", runErr, reportNote(path, "what it found so far is in "))}
 }
 
 // remainingMessage is the one-line reason for exit 1, with what to do.
@@ -287,8 +289,8 @@ func remainingMessage(rep *verify.Report, index, path string, o *verifyOptions) 
 		} else if rep.Missing+rep.Stale == 0 {
 			fix = "--delete-orphans"
 		}
-		return fmt.Sprintf("%d differences between Cassandra and %s (%d missing, %d stale, %d orphans); the ids are in %s (fix them with verify %s)",
-			rep.Remaining, index, rep.Missing, rep.Stale, rep.Orphans, path, fix)
+		return fmt.Sprintf("%d differences between Cassandra and %s (%d missing, %d stale, %d orphans); %s (fix them with verify %s)",
+			rep.Remaining, index, rep.Missing, rep.Stale, rep.Orphans, reportNote(path, "the ids are in "), fix)
 	}
 	var hint []string
 	if !o.Repair && rep.Missing+rep.Stale > 0 {
@@ -303,7 +305,15 @@ func remainingMessage(rep *verify.Report, index, path string, o *verifyOptions) 
 	if len(hint) == 0 {
 		hint = append(hint, "they changed while being repaired: run verify again")
 	}
-	return fmt.Sprintf("%d differences remain between Cassandra and %s; the ids are in %s (%s)", rep.Remaining, index, path, strings.Join(hint, "; "))
+	return fmt.Sprintf("%d differences remain between Cassandra and %s; %s (%s)", rep.Remaining, index, reportNote(path, "the ids are in "), strings.Join(hint, "; "))
+}
+
+// reportNote points to the report, or says it could not be written.
+func reportNote(path, prefix string) string {
+	if path == "" {
+		return "the report could not be written, see the log"
+	}
+	return prefix + path
 }
 
 // connectVerifySearch is connectSearch with uncompressed answers. verify

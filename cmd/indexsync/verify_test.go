@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/indexsync/indexsync/internal/search"
 	"github.com/indexsync/indexsync/internal/testenv"
@@ -326,8 +330,78 @@ func TestVerifyNoIndex(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "no index or alias no_such_alias_") || !strings.Contains(stderr, "--user-index") {
 		t.Errorf("exit %d stderr %q; want 2 naming the index and --user-index", code, stderr)
 	}
-	_, stderr, code = runCmd(t, append(args[:len(args)-2], "--search-url", "http://127.0.0.1:1")...)
+	_, stderr, code = runCmd(t, append(args[:len(args)-2], "--search-url", "http://127.0.0.1:1", "--retries", "0")...)
 	if code != exitUnreachable {
 		t.Errorf("search unreachable: exit %d stderr %q; want 3", code, stderr)
+	}
+}
+
+// TestVerifyCronJobFlags: every setting the CronJob manifest passes (its
+// arguments, its ConfigMap and env names) is one verify knows, so a typo
+// cannot silently fall back to a default.
+func TestVerifyCronJobFlags(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/kubernetes/verify-cronjob.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type container struct {
+		Command []string `yaml:"command"`
+		Args    []string `yaml:"args"`
+		Env     []struct {
+			Name string `yaml:"name"`
+		} `yaml:"env"`
+	}
+	var (
+		names []string
+		cmd   []string
+	)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc struct {
+			Kind string            `yaml:"kind"`
+			Data map[string]string `yaml:"data"`
+			Spec struct {
+				JobTemplate struct {
+					Spec struct {
+						Template struct {
+							Spec struct {
+								Containers []container `yaml:"containers"`
+							} `yaml:"spec"`
+						} `yaml:"template"`
+					} `yaml:"spec"`
+				} `yaml:"jobTemplate"`
+			} `yaml:"spec"`
+		}
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		for k := range doc.Data {
+			names = append(names, k)
+		}
+		for _, c := range doc.Spec.JobTemplate.Spec.Template.Spec.Containers {
+			cmd = append(slices.Clone(c.Command), c.Args...)
+			for _, e := range c.Env {
+				names = append(names, e.Name)
+			}
+		}
+	}
+	if len(cmd) < 2 || cmd[1] != "verify" {
+		t.Fatalf("command %q: want indexsync verify", cmd)
+	}
+	root, _ := newRootCommand(io.Discard, io.Discard)
+	verify, _, err := root.Find(cmd[1:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verify.ParseFlags(cmd[2:]); err != nil {
+		t.Errorf("the CronJob's arguments do not parse: %v", err)
+	}
+	for _, n := range names {
+		flag := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(n, "INDEXSYNC_")), "_", "-")
+		if !strings.HasPrefix(n, "INDEXSYNC_") || verify.Flags().Lookup(flag) == nil {
+			t.Errorf("%s names no flag of indexsync verify", n)
+		}
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/indexsync/indexsync/internal/search"
 	"github.com/indexsync/indexsync/internal/store"
@@ -18,6 +21,11 @@ type Docs interface {
 // Writer indexes documents (indexer.Writer does).
 type Writer interface {
 	Write(ctx context.Context, objectType string, docs map[string]sunbird.Document) (map[string]string, error)
+}
+
+// Keys tells which ids have a row in Cassandra (CassandraKeys does).
+type Keys interface {
+	Existing(ctx context.Context, ids []string) (map[string]bool, error)
 }
 
 // Bulker sends bulk requests (search.Client does); Repair deletes with it.
@@ -38,6 +46,7 @@ type RepairConfig struct {
 	Resync        bool // re-sync missing and stale ids (--repair)
 	DeleteOrphans bool // delete orphans (--delete-orphans)
 	BatchSize     int  // ids per block; 0 = 500
+	Concurrency   int  // blocks repaired at once; 0 = 4
 	SpillDir      string
 	MemIDs        int // as in Config
 	HeadIDs       int
@@ -83,6 +92,9 @@ func Repair(ctx context.Context, cfg RepairConfig, found *Result) (*RepairResult
 	if cfg.MaxReasons <= 0 {
 		cfg.MaxReasons = 20
 	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
 	r := &repairer{cfg: cfg, res: &RepairResult{
 		Reasons:   map[string]string{},
 		Remaining: NewIDList(cfg.SpillDir, cfg.MemIDs, cfg.HeadIDs),
@@ -96,11 +108,11 @@ func Repair(ctx context.Context, cfg RepairConfig, found *Result) (*RepairResult
 			err = r.keep(list)
 			continue
 		}
-		err = list.Batches(cfg.BatchSize, func(ids []string) error { return r.resync(ctx, ids) })
+		err = r.each(ctx, list, r.resync)
 	}
 	if err == nil {
 		if cfg.DeleteOrphans {
-			err = found.Orphans.Batches(cfg.BatchSize, func(ids []string) error { return r.deleteOrphans(ctx, ids) })
+			err = r.each(ctx, found.Orphans, r.deleteOrphans)
 		} else {
 			err = r.keep(found.Orphans)
 		}
@@ -110,7 +122,26 @@ func Repair(ctx context.Context, cfg RepairConfig, found *Result) (*RepairResult
 
 type repairer struct {
 	cfg RepairConfig
+	mu  sync.Mutex // guards the counters of res
 	res *RepairResult
+}
+
+// each calls fn with the blocks of list, Concurrency blocks at a time.
+func (r *repairer) each(ctx context.Context, list *IDList, fn func(context.Context, []string) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.Concurrency)
+	err := list.Batches(r.cfg.BatchSize, func(ids []string) error {
+		if err := gctx.Err(); err != nil {
+			return err // a block failed: stop handing out more
+		}
+		ids = slices.Clone(ids) // Batches reuses its slice
+		g.Go(func() error { return fn(gctx, ids) })
+		return nil
+	})
+	if werr := g.Wait(); werr != nil {
+		return werr
+	}
+	return err
 }
 
 // keep carries differences that were not to be fixed into Remaining.
@@ -126,6 +157,8 @@ func (r *repairer) keep(list *IDList) error {
 }
 
 func (r *repairer) fail(id, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.res.Failed++
 	if len(r.res.Reasons) < r.cfg.MaxReasons {
 		r.res.Reasons[id] = reason
@@ -140,7 +173,7 @@ func (r *repairer) resync(ctx context.Context, ids []string) error {
 	if err != nil {
 		return fmt.Errorf("read %d %ss to repair: %w", len(ids), r.cfg.ObjectType, err)
 	}
-	r.res.Vanished += len(got.NotFound)
+	r.count(&r.res.Vanished, len(got.NotFound))
 	if len(got.Docs) > 0 {
 		failed, err := r.cfg.Writer.Write(ctx, r.cfg.ObjectType, got.Docs)
 		for id, reason := range failed {
@@ -149,7 +182,7 @@ func (r *repairer) resync(ctx context.Context, ids []string) error {
 		if err != nil {
 			return fmt.Errorf("write repaired documents into %s: %w", r.cfg.Index, err)
 		}
-		r.res.Repaired += len(got.Docs) - len(failed)
+		r.count(&r.res.Repaired, len(got.Docs)-len(failed))
 	}
 	if r.cfg.DeleteOrphans && len(got.NotFound) > 0 {
 		if err := r.delete(ctx, got.NotFound); err != nil {
@@ -168,16 +201,21 @@ func (r *repairer) deleteOrphans(ctx context.Context, ids []string) error {
 	}
 	var gone []string
 	for _, id := range ids {
-		if exists[id] {
-			r.res.Kept++
-		} else {
+		if !exists[id] {
 			gone = append(gone, id)
 		}
 	}
+	r.count(&r.res.Kept, len(ids)-len(gone))
 	if err := r.delete(ctx, gone); err != nil {
 		return err
 	}
 	return r.recheck(ctx, ids)
+}
+
+func (r *repairer) count(n *int, d int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	*n += d
 }
 
 func (r *repairer) delete(ctx context.Context, ids []string) error {
@@ -189,13 +227,15 @@ func (r *repairer) delete(ctx context.Context, ids []string) error {
 		items[i] = search.BulkItem{ID: id, Op: search.OpDelete}
 	}
 	res, err := r.cfg.Bulk.Bulk(ctx, r.cfg.Index, items)
+	deleted := 0
 	for _, it := range res {
 		if it.OK {
-			r.res.Deleted++
+			deleted++
 		} else {
 			r.fail(it.ID, it.Error)
 		}
 	}
+	r.count(&r.res.Deleted, deleted)
 	if err != nil {
 		return fmt.Errorf("delete orphans from %s: %w", r.cfg.Index, err)
 	}

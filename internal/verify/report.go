@@ -27,13 +27,16 @@ type Report struct {
 	Complete bool   `json:"complete"`
 	Error    string `json:"error,omitempty"`
 
-	CassandraDocs int64  `json:"cassandraDocs"`
-	IndexDocs     int64  `json:"indexDocs"`
-	IndexChecked  int64  `json:"indexChecked"`
-	Missing       int    `json:"missing"`
-	Stale         int    `json:"stale"`
-	Orphans       int    `json:"orphans"`
-	StaleDiffs    []Diff `json:"staleDiffs"`
+	CassandraDocs int64 `json:"cassandraDocs"`
+	IndexDocs     int64 `json:"indexDocs"`
+	IndexChecked  int64 `json:"indexChecked"`
+	// WalkSeconds and ScanSeconds time the two passes of the comparison.
+	WalkSeconds float64 `json:"walkSeconds"`
+	ScanSeconds float64 `json:"scanSeconds"`
+	Missing     int     `json:"missing"`
+	Stale       int     `json:"stale"`
+	Orphans     int     `json:"orphans"`
+	StaleDiffs  []Diff  `json:"staleDiffs"`
 
 	Repair *RepairReport `json:"repair,omitempty"`
 	// Remaining is the number of differences left: all of them without a
@@ -63,6 +66,7 @@ func NewReport(found *Result, repaired *RepairResult, resync, deleteOrphans bool
 	r := &Report{found: found, repaired: repaired, StaleDiffs: []Diff{}}
 	if found != nil {
 		r.CassandraDocs, r.IndexDocs, r.IndexChecked = found.CassandraDocs, found.IndexDocs, found.IndexChecked
+		r.WalkSeconds, r.ScanSeconds = found.WalkTime.Seconds(), found.ScanTime.Seconds()
 		r.Missing, r.Stale, r.Orphans = found.Missing.Len(), found.Stale.Len(), found.Orphans.Len()
 		r.StaleDiffs = append(r.StaleDiffs, found.Diffs...)
 		r.Remaining = found.Differences()
@@ -97,6 +101,10 @@ func (r *Report) WriteFile(dir string, ms int64) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := w.Flush(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
@@ -175,6 +183,9 @@ func (r *Report) Print(w io.Writer, maxIDs int, path string) {
 		fmt.Fprintf(w, " (shard %s)", r.Shard)
 	}
 	fmt.Fprintln(w)
+	if !r.Complete {
+		fmt.Fprintln(w, "  (stopped early: the counts cover only what was checked)")
+	}
 	type line struct {
 		name string
 		n    int64

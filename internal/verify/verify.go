@@ -1,16 +1,21 @@
 // Package verify compares Cassandra with the search index and repairs what
 // drifted.
 //
-// Compare makes two passes. The first scans Cassandra by token ranges with
-// the same source and document builder as a direct sync (so a document is
-// "stale" exactly when a sync would write different bytes now), fetches the
-// indexed documents in batches with _mget (realtime: no refresh needed) and
-// compares canonical bytes: key order and number formatting cannot cause
-// false differences. The second refreshes the index, walks every id in it
-// with a scroll and asks Cassandra, in batches, which of them still have a
-// row; the others are orphans. Neither pass holds more than a few batches of
-// ids or documents: memory does not grow with the table, only the lists of
-// differences do, and those spill to disk past a limit (IDList).
+// Compare first walks every id in the index (a scroll, after a refresh) and
+// files each under the token range its partition key hashes to, on disk.
+// Then it scans Cassandra by those token ranges with the same source and
+// document builder as a direct sync — so a document is "stale" exactly when
+// a sync would write different bytes now — fetches the indexed documents in
+// batches with _mget (realtime) and compares canonical bytes: key order and
+// number formatting cannot cause false differences. While a range is
+// scanned, the index ids filed under it are ticked off; those left are
+// orphans. Cassandra is read once, as a sync reads it: no lookup per index
+// id (see CassandraKeys for what that would cost). A document indexed after
+// the walk is not looked at as a possible orphan until the next verify.
+//
+// Memory does not grow with the table: the scan holds a few batches, the
+// index ids wait on disk, and only one group of ranges' ids is in memory per
+// worker. The lists of differences spill to disk past a limit (IDList).
 //
 // Repair re-syncs missing and stale ids, deletes orphans, and then checks
 // exactly those ids again (not a full rescan) to report what remains.
@@ -21,13 +26,19 @@
 package verify
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -44,36 +55,27 @@ type Index interface {
 	Refresh(ctx context.Context, index string) error
 }
 
-// Keys tells which ids have a row in Cassandra (CassandraKeys does).
-type Keys interface {
-	Existing(ctx context.Context, ids []string) (map[string]bool, error)
-}
-
 // Config is one comparison.
 type Config struct {
-	Index  string            // index or alias to compare
-	Units  []checkpoint.Unit // token ranges to scan
-	Source syncjob.Source    // documents as a sync would build them now
+	Index string // index or alias to compare
+	// Units are the token ranges to scan: the part of the ring verified.
+	// Index ids whose token falls outside them are not looked at (--shard).
+	Units  []checkpoint.Unit
+	Source syncjob.Source // documents as a sync would build them now
 	Search Index
-	Keys   Keys
-	// InShard reports whether an index id belongs to the scanned part of
-	// the ring; nil means every id does (no --shard).
-	InShard func(id string) bool
 
-	Concurrency  int // scan workers and _mget workers (each); 0 = 4
+	Concurrency  int // range scans, and _mget calls, in flight (each); 0 = 4
 	BatchSize    int // ids per _mget; 0 = 500
 	ScanPageSize int // ids per scroll page; 0 = 5000
-	KeysBatch    int // ids per Cassandra existence query; 0 = 100
+	Groups       int // groups of units the index ids are filed under; 0 = 256
 	DiffHints    int // stale documents whose differing fields are named; 0 = 5
 	SpillDir     string
 	MemIDs       int // ids of each list kept in memory before spilling; 0 = 100000
 	HeadIDs      int // ids of each list remembered for the console; 0 = 10
 
 	// OnScanned, when set, is called with the number of Cassandra documents
-	// compared by each batch; OnWalked with the number of index ids checked
-	// by each page, and the index's total.
+	// compared by each batch.
 	OnScanned func(n int)
-	OnWalked  func(n int, total int64)
 }
 
 func (c *Config) defaults() {
@@ -86,9 +88,10 @@ func (c *Config) defaults() {
 	if c.ScanPageSize <= 0 {
 		c.ScanPageSize = 5000
 	}
-	if c.KeysBatch <= 0 {
-		c.KeysBatch = 100
+	if c.Groups <= 0 {
+		c.Groups = 256
 	}
+	c.Groups = max(1, min(c.Groups, len(c.Units)))
 	if c.DiffHints <= 0 {
 		c.DiffHints = 5
 	}
@@ -98,16 +101,15 @@ func (c *Config) defaults() {
 	if c.HeadIDs <= 0 {
 		c.HeadIDs = 10
 	}
-	if c.InShard == nil {
-		c.InShard = func(string) bool { return true }
-	}
 }
 
 // Result is what a comparison found. Close it to remove spilled id files.
 type Result struct {
-	CassandraDocs int64 // documents built from Cassandra
-	IndexDocs     int64 // documents in the index when the walk started
-	IndexChecked  int64 // index ids checked for orphans (those in the shard)
+	CassandraDocs int64         // documents built from Cassandra
+	IndexDocs     int64         // documents in the index when the walk started
+	IndexChecked  int64         // index ids checked for orphans (those in the units)
+	WalkTime      time.Duration // walking and filing the index ids
+	ScanTime      time.Duration // scanning Cassandra and comparing
 
 	Missing *IDList // in Cassandra, not in the index
 	Stale   *IDList // in both, the indexed document differs
@@ -140,23 +142,47 @@ func (r *Result) Close() error {
 	return first
 }
 
-// Compare scans Cassandra against the index, then the index against
-// Cassandra. On error (or ctx ending) it returns what it found so far with
-// the error.
+// Compare walks the index, then scans Cassandra against it. On error (or
+// ctx ending) it returns what it found so far with the error.
 func Compare(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.Units = slices.Clone(cfg.Units)
+	slices.SortFunc(cfg.Units, func(a, b checkpoint.Unit) int {
+		switch {
+		case a.Start < b.Start:
+			return -1
+		case a.Start > b.Start:
+			return 1
+		}
+		return 0
+	})
 	cfg.defaults()
 	res := &Result{
 		Missing: NewIDList(cfg.SpillDir, cfg.MemIDs, cfg.HeadIDs),
 		Stale:   NewIDList(cfg.SpillDir, cfg.MemIDs, cfg.HeadIDs),
 		Orphans: NewIDList(cfg.SpillDir, cfg.MemIDs, cfg.HeadIDs),
 	}
+	if len(cfg.Units) == 0 {
+		return res, nil
+	}
 	c := &comparer{cfg: cfg, res: res}
-	// The two passes share nothing but the lists, and each waits on a
-	// different server most of the time: run them at once.
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.documents(gctx) })
-	g.Go(func() error { return c.orphans(gctx) })
-	return res, g.Wait()
+	defer func() {
+		res.CassandraDocs = c.cassandra.Load()
+		res.IndexDocs = c.indexDocs.Load()
+		res.IndexChecked = c.checked.Load()
+	}()
+	start := time.Now()
+	files, err := c.fileIndexIDs(ctx)
+	res.WalkTime = time.Since(start)
+	if files != nil {
+		defer files.remove()
+	}
+	if err != nil {
+		return res, err
+	}
+	start = time.Now()
+	err = c.scan(ctx, files)
+	res.ScanTime = time.Since(start)
+	return res, err
 }
 
 type comparer struct {
@@ -167,19 +193,145 @@ type comparer struct {
 	checked   atomic.Int64
 }
 
-// documents is the first pass: every Cassandra document against the index.
-// Scan workers cut each unit into batches; _mget workers check them, so
-// reading Cassandra and asking the index overlap.
-func (c *comparer) documents(ctx context.Context) error {
-	defer func() { c.res.CassandraDocs = c.cassandra.Load() }()
+// group returns the group of the unit holding token t, or -1 when no unit
+// holds it.
+func (c *comparer) group(t int64) int {
+	units := c.cfg.Units
+	i := sort.Search(len(units), func(i int) bool { return units[i].End >= t })
+	if i == len(units) || t <= units[i].Start {
+		return -1
+	}
+	return i * c.cfg.Groups / len(units)
+}
+
+// groupUnits returns the units of group g: a run of neighbours on the ring.
+func (c *comparer) groupUnits(g int) []checkpoint.Unit {
+	n := len(c.cfg.Units)
+	lo := (g*n + c.cfg.Groups - 1) / c.cfg.Groups
+	hi := ((g+1)*n + c.cfg.Groups - 1) / c.cfg.Groups
+	return c.cfg.Units[lo:hi]
+}
+
+// groupFiles hold the index ids of each group, one JSON string a line.
+type groupFiles struct {
+	dir   string
+	files []*os.File
+	ws    []*bufio.Writer
+}
+
+func (f *groupFiles) path(g int) string { return filepath.Join(f.dir, fmt.Sprintf("group-%04d", g)) }
+
+func (f *groupFiles) add(g int, id string) error {
+	if f.files[g] == nil {
+		file, err := os.Create(f.path(g))
+		if err != nil {
+			return fmt.Errorf("file index ids: %w", err)
+		}
+		f.files[g], f.ws[g] = file, bufio.NewWriterSize(file, 4<<10)
+	}
+	b, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	if _, err := f.ws[g].Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("file index ids: %w", err)
+	}
+	return nil
+}
+
+// close flushes and closes every file; they are read back by name.
+func (f *groupFiles) close() error {
+	var errs []error
+	for g, file := range f.files {
+		if file == nil {
+			continue
+		}
+		errs = append(errs, f.ws[g].Flush(), file.Close())
+		f.files[g] = nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("file index ids: %w", err)
+	}
+	return nil
+}
+
+// load reads the ids of group g into a set.
+func (f *groupFiles) load(g int) (map[string]struct{}, error) {
+	ids := map[string]struct{}{}
+	file, err := os.Open(f.path(g))
+	if errors.Is(err, os.ErrNotExist) {
+		return ids, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read filed index ids: %w", err)
+	}
+	defer file.Close()
+	sc := bufio.NewScanner(file)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var id string
+		if err := json.Unmarshal(sc.Bytes(), &id); err != nil {
+			return nil, fmt.Errorf("read filed index ids: %w", err)
+		}
+		ids[id] = struct{}{}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read filed index ids: %w", err)
+	}
+	return ids, nil
+}
+
+func (f *groupFiles) remove() {
+	_ = f.close()
+	_ = os.RemoveAll(f.dir)
+}
+
+// fileIndexIDs walks every id in the index and files it under the group of
+// the unit its token falls in.
+func (c *comparer) fileIndexIDs(ctx context.Context) (*groupFiles, error) {
+	// Documents written a moment ago (by a sync, or a repair) are visible
+	// to _mget at once but to a scroll only after a refresh.
+	if err := c.cfg.Search.Refresh(ctx, c.cfg.Index); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(c.cfg.SpillDir, ".indexsync-verify-index-ids-*")
+	if err != nil {
+		return nil, fmt.Errorf("file index ids: %w", err)
+	}
+	files := &groupFiles{dir: dir, files: make([]*os.File, c.cfg.Groups), ws: make([]*bufio.Writer, c.cfg.Groups)}
+	opts := search.ScanOptions{PageSize: c.cfg.ScanPageSize}
+	err = c.cfg.Search.ScanIDs(ctx, c.cfg.Index, opts, func(p search.ScanPage) error {
+		c.indexDocs.Store(p.Total)
+		for _, id := range p.IDs {
+			g := c.group(Token(id))
+			if g < 0 {
+				continue
+			}
+			if err := files.add(g, id); err != nil {
+				return err
+			}
+			c.checked.Add(1)
+		}
+		return nil
+	})
+	if err == nil {
+		err = files.close()
+	}
+	return files, err
+}
+
+// scan is the comparison proper: scan workers read groups of units and cut
+// them into batches, ticking off the group's index ids; _mget workers check
+// the batches, so reading Cassandra and asking the index overlap.
+func (c *comparer) scan(ctx context.Context, files *groupFiles) error {
 	g, gctx := errgroup.WithContext(ctx)
-	units := make(chan checkpoint.Unit)
+	groups := make(chan int)
 	batches := make(chan []syncjob.Item, c.cfg.Concurrency)
 	g.Go(func() error {
-		defer close(units)
-		for _, u := range c.cfg.Units {
+		defer close(groups)
+		for i := range c.cfg.Groups {
 			select {
-			case units <- u:
+			case groups <- i:
 			case <-gctx.Done():
 				return nil
 			}
@@ -191,8 +343,8 @@ func (c *comparer) documents(ctx context.Context) error {
 		scanners.Add(1)
 		g.Go(func() error {
 			defer scanners.Done()
-			for u := range units {
-				if err := c.scanUnit(gctx, u, batches); err != nil {
+			for i := range groups {
+				if err := c.scanGroup(gctx, files, i, batches); err != nil {
 					return err
 				}
 			}
@@ -217,7 +369,13 @@ func (c *comparer) documents(ctx context.Context) error {
 	return g.Wait()
 }
 
-func (c *comparer) scanUnit(ctx context.Context, u checkpoint.Unit, out chan<- []syncjob.Item) error {
+// scanGroup scans the units of group i. Index ids of the group that no row
+// ticks off are orphans.
+func (c *comparer) scanGroup(ctx context.Context, files *groupFiles, i int, out chan<- []syncjob.Item) error {
+	indexed, err := files.load(i)
+	if err != nil {
+		return err
+	}
 	batch := make([]syncjob.Item, 0, c.cfg.BatchSize)
 	send := func() error {
 		select {
@@ -228,21 +386,36 @@ func (c *comparer) scanUnit(ctx context.Context, u checkpoint.Unit, out chan<- [
 			return ctx.Err()
 		}
 	}
-	err := c.cfg.Source.Items(ctx, u, u.Start, func(it syncjob.Item) error {
-		if it.Missing {
-			return nil
+	for _, u := range c.groupUnits(i) {
+		err := c.cfg.Source.Items(ctx, u, u.Start, func(it syncjob.Item) error {
+			if it.Missing {
+				return nil
+			}
+			delete(indexed, it.ID)
+			batch = append(batch, it)
+			if len(batch) < c.cfg.BatchSize {
+				return nil
+			}
+			return send()
+		})
+		if err != nil {
+			return fmt.Errorf("scan Cassandra range (%d,%d]: %w", u.Start, u.End, err)
 		}
-		batch = append(batch, it)
-		if len(batch) < c.cfg.BatchSize {
-			return nil
-		}
-		return send()
-	})
-	if err != nil {
-		return fmt.Errorf("scan Cassandra range (%d,%d]: %w", u.Start, u.End, err)
 	}
 	if len(batch) > 0 {
-		return send()
+		if err := send(); err != nil {
+			return err
+		}
+	}
+	orphans := make([]string, 0, len(indexed))
+	for id := range indexed {
+		orphans = append(orphans, id)
+	}
+	slices.Sort(orphans)
+	for _, id := range orphans {
+		if err := c.res.Orphans.Add(id); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -327,73 +500,4 @@ func DiffFields(a, b []byte) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// orphans is the second pass: every id in the index against Cassandra.
-func (c *comparer) orphans(ctx context.Context) error {
-	defer func() {
-		c.res.IndexDocs = c.indexDocs.Load()
-		c.res.IndexChecked = c.checked.Load()
-	}()
-	// Documents written a moment ago (by a sync, or a repair) are visible
-	// to _mget at once but to a scroll only after a refresh.
-	if err := c.cfg.Search.Refresh(ctx, c.cfg.Index); err != nil {
-		return err
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	chunks := make(chan []string, c.cfg.Concurrency)
-	for range c.cfg.Concurrency {
-		g.Go(func() error {
-			for ids := range chunks {
-				ok, err := c.cfg.Keys.Existing(gctx, ids)
-				if err != nil {
-					return err
-				}
-				for _, id := range ids {
-					if ok[id] {
-						continue
-					}
-					if err := c.res.Orphans.Add(id); err != nil {
-						return err
-					}
-				}
-				c.checked.Add(int64(len(ids)))
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(chunks)
-		opts := search.ScanOptions{PageSize: c.cfg.ScanPageSize}
-		return c.cfg.Search.ScanIDs(gctx, c.cfg.Index, opts, func(p search.ScanPage) error {
-			c.indexDocs.Store(p.Total)
-			var chunk []string
-			for _, id := range p.IDs {
-				if !c.cfg.InShard(id) {
-					continue
-				}
-				chunk = append(chunk, id)
-				if len(chunk) == c.cfg.KeysBatch {
-					select {
-					case chunks <- chunk:
-					case <-gctx.Done():
-						return gctx.Err()
-					}
-					chunk = nil
-				}
-			}
-			if len(chunk) > 0 {
-				select {
-				case chunks <- chunk:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-			}
-			if c.cfg.OnWalked != nil {
-				c.cfg.OnWalked(len(p.IDs), p.Total)
-			}
-			return nil
-		})
-	})
-	return g.Wait()
 }

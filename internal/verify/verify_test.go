@@ -194,8 +194,8 @@ func units(n int) []checkpoint.Unit {
 
 func config(db *fakeDB, ix *fakeIndex, dir string) Config {
 	return Config{
-		Index: "users", Units: units(16), Source: db, Search: ix, Keys: db,
-		Concurrency: 3, BatchSize: 7, ScanPageSize: 13, KeysBatch: 5, SpillDir: dir, MemIDs: 4,
+		Index: "users", Units: units(16), Source: db, Search: ix,
+		Concurrency: 3, BatchSize: 7, ScanPageSize: 13, Groups: 5, SpillDir: dir, MemIDs: 4,
 	}
 }
 
@@ -262,8 +262,7 @@ func TestCompareShard(t *testing.T) {
 	ix.docs["ghost-b"] = `{}`
 	cfg := config(db, ix, t.TempDir())
 	// only the upper half of the ring: ids with a positive token
-	cfg.Units = []checkpoint.Unit{{Start: 0, End: 1<<63 - 1}}
-	cfg.InShard = func(id string) bool { return Token(id) > 0 }
+	cfg.Units = units(16)[8:]
 	res, err := Compare(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -272,7 +271,7 @@ func TestCompareShard(t *testing.T) {
 	var wantOrphans []string
 	var inShard int64
 	for id := range ix.docs {
-		if Token(id) > 0 {
+		if Token(id) > cfg.Units[0].Start {
 			inShard++
 			if strings.HasPrefix(id, "ghost") {
 				wantOrphans = append(wantOrphans, id)
@@ -288,6 +287,34 @@ func TestCompareShard(t *testing.T) {
 	}
 	if res.CassandraDocs != inShard-int64(len(wantOrphans)) {
 		t.Errorf("CassandraDocs = %d, want %d", res.CassandraDocs, inShard-int64(len(wantOrphans)))
+	}
+}
+
+// TestGroups: every unit belongs to exactly one group, the one group()
+// gives for its tokens.
+func TestGroups(t *testing.T) {
+	for _, tc := range []struct{ units, groups int }{{16, 5}, {256, 256}, {300, 256}, {7, 3}, {1, 1}} {
+		c := &comparer{cfg: Config{Units: units(tc.units), Groups: tc.groups}}
+		c.cfg.defaults()
+		seen := 0
+		for g := range c.cfg.Groups {
+			for _, u := range c.groupUnits(g) {
+				seen++
+				for _, tok := range []int64{u.Start + 1, u.End, u.Start/2 + u.End/2} {
+					if got := c.group(tok); got != g {
+						t.Errorf("%d units in %d groups: token %d of a unit of group %d is filed under %d", tc.units, tc.groups, tok, g, got)
+					}
+				}
+			}
+		}
+		if seen != tc.units {
+			t.Errorf("%d units in %d groups: the groups hold %d units", tc.units, tc.groups, seen)
+		}
+	}
+	c := &comparer{cfg: Config{Units: units(16)[4:8], Groups: 2}}
+	c.cfg.defaults()
+	if got := c.group(units(16)[2].End); got != -1 {
+		t.Errorf("a token outside every unit is filed under group %d, want -1", got)
 	}
 }
 
