@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -222,6 +223,17 @@ func (b *bench) size(ctx context.Context, n int, last bool) error {
 	// T2 right after the first round: should the budget run out, it is
 	// later rounds that are missing, not an arm.
 	for b.round = 1; b.round <= b.cfg.Rounds; b.round++ {
+		// a round runs whole or not at all, so the arms stay interleaved
+		var est time.Duration
+		for _, arm := range []string{"A", "B", "T"} {
+			if b.cfg.runs(arm) {
+				est += b.estimate(arm, n)
+			}
+		}
+		if b.round > 1 && time.Since(b.started)+est > b.cfg.Budget {
+			logf("time budget %s: skipping rounds %d to %d of %d users, which would end after it (a round takes about %s)", b.cfg.Budget, b.round, b.cfg.Rounds, n, est.Round(time.Second))
+			break
+		}
 		for _, arm := range []string{"A", "B", "T"} {
 			if err := measure(arm); err != nil {
 				return err
@@ -611,7 +623,7 @@ func (b *bench) armT(ctx context.Context, n, round int, dir, docs string) error 
 		"--state-dir", state}, b.connArgs(true)...)
 	r := benchRun{Arm: "T", Users: n, Round: round,
 		Settings: map[string]any{"concurrency": b.cfg.Concurrency, "blockSize": b.cfg.BlockSize, "bulkBytes": b.cfg.BulkBytes, "ranges": b.cfg.Ranges, "shards": b.cfg.Shards}}
-	b.runIndexsync(ctx, &r, filepath.Join(dir, fmt.Sprintf("T%d.log", round)), state, args)
+	b.runIndexsync(ctx, &r, filepath.Join(dir, fmt.Sprintf("T%d.log", round)), state, args, 0)
 	r.IndexStats = b.indexStats(ctx, index)
 	r.Indexed = b.countIndex(ctx, index)
 	if round == 1 {
@@ -622,9 +634,35 @@ func (b *bench) armT(ctx context.Context, n, round int, dir, docs string) error 
 	return nil
 }
 
-// runIndexsync runs `indexsync run` and fills r from its summary.
-func (b *bench) runIndexsync(ctx context.Context, r *benchRun, logPath, state string, args []string) {
-	u, _, err := runProc(ctx, b.st, logPath, b.cfg.Indexsync, args...)
+// runIndexsync runs `indexsync run` and fills r from its summary. With a
+// limit, the run is stopped (SIGINT, as an operator would) once it has been
+// syncing that long; its summary then covers what it did until then.
+func (b *bench) runIndexsync(ctx context.Context, r *benchRun, logPath, state string, args []string, limit time.Duration) {
+	p, err := startProc(ctx, b.st, logPath, b.cfg.Indexsync, args...)
+	if err != nil {
+		r.Error = err.Error()
+		return
+	}
+	var stopped atomic.Bool
+	if limit > 0 {
+		started, exited := make(chan struct{}), make(chan struct{})
+		p.watch("Total number of", started)
+		defer close(exited)
+		go func() {
+			select {
+			case <-started:
+			case <-exited:
+				return
+			}
+			select {
+			case <-time.After(limit):
+				stopped.Store(true)
+				_ = p.signal(os.Interrupt)
+			case <-exited:
+			}
+		}()
+	}
+	u, err := p.wait()
 	r.Process = u
 	if err != nil {
 		r.Error = err.Error()
@@ -636,8 +674,11 @@ func (b *bench) runIndexsync(ctx context.Context, r *benchRun, logPath, state st
 		return
 	}
 	r.Docs, r.Seconds, r.DocsPerSecond = s.Succeeded, s.DurationSeconds, s.DocsPerSecond
-	if u.ExitCode != 0 || s.Failed > 0 {
+	if ok := u.ExitCode == 0 || (stopped.Load() && u.ExitCode == 130); !ok || s.Failed > 0 {
 		r.Error = fmt.Sprintf("exit %d, %d failed (log: %s)", u.ExitCode, s.Failed, logPath)
+	}
+	if stopped.Load() {
+		r.Settings["stoppedAfterSeconds"] = limit.Seconds()
 	}
 }
 
@@ -748,7 +789,7 @@ func (b *bench) armT2(ctx context.Context, n int, dir string) error {
 		"--ranges", strconv.Itoa(b.cfg.Ranges), "--state-dir", state}, b.connArgs(false)...)
 	r := benchRun{Arm: "T2", Users: n, Round: 1,
 		Settings: map[string]any{"concurrency": b.cfg.T2Conc, "blockSize": b.cfg.T2Block, "sleep": "0s", "ranges": b.cfg.Ranges, "shards": b.cfg.Shards}}
-	b.runIndexsync(ctx, &r, filepath.Join(dir, "T2.log"), state, args)
+	b.runIndexsync(ctx, &r, filepath.Join(dir, "T2.log"), state, args, time.Duration(b.cfg.T2Seconds)*time.Second)
 	r.Serve = stopServe(sp)
 	r.IndexStats = b.indexStats(ctx, index)
 	r.Indexed = b.countIndex(ctx, index)

@@ -25,6 +25,7 @@ type benchConfig struct {
 	Shards      int           `json:"shards"`      // BENCH_SHARDS: primary shards of the user index (-1: Sunbird's 5)
 	T2Conc      int           `json:"t2Concurrency"`
 	T2Block     int           `json:"t2BlockSize"`
+	T2Seconds   int           `json:"t2Seconds"`  // BENCH_T2_SECONDS: T2 is stopped after syncing this long (0: runs to the end)
 	CSeconds    int           `json:"cSeconds"`   // BENCH_C_SECONDS: how long arm C runs
 	Arms        []string      `json:"arms"`       // BENCH_ARMS: which arms run (A,B,T,T2,C)
 	Refresh     string        `json:"refresh"`    // BENCH_REFRESH: refresh_interval of the fresh indexes ("": the mapping's, 1s)
@@ -47,10 +48,11 @@ func loadConfig() (benchConfig, error) {
 		Shards:      -1,
 		T2Conc:      8,
 		T2Block:     100,
+		T2Seconds:   40,
 		CSeconds:    60,
 		Budget:      10 * time.Minute,
 		Arms:        []string{"A", "B", "T", "T2", "C"},
-		Settle:      3 * time.Second,
+		Settle:      2 * time.Second,
 		Indexsync:   "bin/indexsync",
 		OutDir:      "bench/out",
 		Results:     "bench/results.json",
@@ -79,6 +81,7 @@ func loadConfig() (benchConfig, error) {
 	intVar("BENCH_T2_CONCURRENCY", &c.T2Conc, 1)
 	intVar("BENCH_T2_BLOCK_SIZE", &c.T2Block, 1)
 	intVar("BENCH_C_SECONDS", &c.CSeconds, 0)
+	intVar("BENCH_T2_SECONDS", &c.T2Seconds, 0)
 	if v := os.Getenv("BENCH_BULK_BYTES"); v != "" {
 		n, err := config.ParseByteSize(v)
 		if err != nil {

@@ -8,18 +8,29 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 // usage is what a finished process cost, measured from outside.
 type usage struct {
-	WallSeconds float64            `json:"wallSeconds"`
-	ExitCode    int                `json:"exitCode"`
-	MaxRSSMiB   float64            `json:"maxRSSMiB"`  // getrusage ru_maxrss of the process
-	CPUSeconds  float64            `json:"cpuSeconds"` // user + system
-	ServerCPU   map[string]float64 `json:"serverCPUSeconds"`
+	WallSeconds float64 `json:"wallSeconds"`
+	ExitCode    int     `json:"exitCode"`
+	// MaxRSSMiB is the process's peak RSS: the highest VmHWM of
+	// /proc/<pid>/status, read every 20 ms (VmHWM is itself a high-water
+	// mark, so only growth in the last 20 ms before exit could be missed).
+	MaxRSSMiB float64 `json:"maxRSSMiB"`
+	// RusageMaxRSSMiB is getrusage's ru_maxrss. On Linux it is at least the
+	// RSS of the bench itself when it started the child (the kernel carries
+	// the parent's high-water mark over exec for a vfork-style spawn, which
+	// Go uses), so it overstates small processes; kept for reference.
+	RusageMaxRSSMiB float64            `json:"rusageMaxRSSMiB"`
+	CPUSeconds      float64            `json:"cpuSeconds"` // user + system
+	ServerCPU       map[string]float64 `json:"serverCPUSeconds"`
 	// MachineCPU is what every process of the machine used meanwhile: the
 	// difference to the arm's own and the servers' shows load from others.
 	MachineCPU float64 `json:"machineCPUSeconds"`
@@ -36,6 +47,8 @@ type proc struct {
 	cpu0    map[string]float64
 	busy0   float64
 	st      *stack
+	hwm     atomic.Int64 // highest VmHWM seen, KiB
+	done    chan struct{}
 }
 
 // startProc starts name with args; stdout is kept in memory (and copied to
@@ -62,7 +75,41 @@ func startProc(ctx context.Context, st *stack, logPath, name string, args ...str
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
+	p.done = make(chan struct{})
+	go p.pollHWM()
 	return p, nil
+}
+
+// pollHWM records the process's VmHWM until it is waited for.
+func (p *proc) pollHWM() {
+	path := fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if kb := readHWM(path); kb > p.hwm.Load() {
+			p.hwm.Store(kb)
+		}
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// readHWM returns the VmHWM line of a /proc/<pid>/status file, in KiB.
+func readHWM(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }
 
 // watch closes ch the first time needle appears in the process's stdout.
@@ -110,6 +157,7 @@ func (p *proc) signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 // an error here: the caller knows which codes it expects.
 func (p *proc) wait() (usage, error) {
 	err := p.cmd.Wait()
+	close(p.done)
 	u := usage{WallSeconds: time.Since(p.start).Seconds(), ServerCPU: map[string]float64{}}
 	busy1, _ := machineBusy()
 	u.MachineCPU = busy1 - p.busy0
@@ -130,7 +178,11 @@ func (p *proc) wait() (usage, error) {
 		u.ExitCode = 128 + int(ws.Signal())
 	}
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		u.MaxRSSMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
+		u.RusageMaxRSSMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
+	}
+	u.MaxRSSMiB = float64(p.hwm.Load()) / 1024
+	if u.MaxRSSMiB == 0 { // no /proc: the rusage figure, an upper bound
+		u.MaxRSSMiB = u.RusageMaxRSSMiB
 	}
 	u.CPUSeconds = ps.UserTime().Seconds() + ps.SystemTime().Seconds()
 	return u, nil

@@ -136,6 +136,8 @@ func TestRebuild(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(bin, searchRunArgs(f, dir, "--rebuild", "--rate", "1500", "--block-size", "100")...)
 	cmd.Env = append(os.Environ(), f.Env()...)
+	var output strings.Builder
+	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +145,7 @@ func TestRebuild(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
-		t.Errorf("interrupted rebuild: %v, want exit 130", err)
+		t.Errorf("interrupted rebuild: %v, want exit 130; its output:\n%s", err, output.String())
 	}
 	if got, _ := f.Search.GetAlias(ctx, alias); len(got) != 1 || got[0] != old {
 		t.Fatalf("after an interrupted rebuild the alias points to %v, want [%s]", got, old)

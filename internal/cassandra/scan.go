@@ -19,7 +19,7 @@ type Scanner struct {
 	Table    string
 	Key      string   // partition key column: id or userid
 	Columns  []string // columns to read; nil reads every column of the table
-	PageSize int      // rows per page; 0 = 5000
+	PageSize int      // rows per page; 0 = 1000 for whole rows (memory stays flat), 5000 for keys
 	Retries  int      // re-reads of a range after a timeout, from where it stopped; 0 = 5
 }
 
@@ -83,7 +83,7 @@ func (sc *Scanner) Scan(ctx context.Context, r Range, fn func(token int64, row R
 		}
 	}
 	stmt := sc.query(cols)
-	return sc.scan(ctx, r, stmt, func(iter *gocql.Iter) error {
+	return sc.scan(ctx, r, stmt, 1000, func(iter *gocql.Iter) error {
 		var tok int64
 		dec := newRowDecoder(iter.Columns()[1:])
 		dests := append([]any{&tok}, dec.dests...)
@@ -114,7 +114,7 @@ func (sc *Scanner) ScanKeys(ctx context.Context, r Range, fn func(token int64, k
 		// clustering rows repeat the key; DISTINCT gives one row a partition
 		stmt = strings.Replace(stmt, "SELECT ", "SELECT DISTINCT ", 1)
 	}
-	return sc.scan(ctx, r, stmt, func(iter *gocql.Iter) error {
+	return sc.scan(ctx, r, stmt, 5000, func(iter *gocql.Iter) error {
 		var (
 			tok int64
 			key string
@@ -140,10 +140,10 @@ func (e *stopError) Error() string { return e.err.Error() }
 
 // scan runs stmt over *r, retrying from r.Start (advanced by each) after
 // transient errors.
-func (sc *Scanner) scan(ctx context.Context, r Range, stmt string, each func(*gocql.Iter) error, cur *Range) error {
+func (sc *Scanner) scan(ctx context.Context, r Range, stmt string, defaultPage int, each func(*gocql.Iter) error, cur *Range) error {
 	pageSize := sc.PageSize
 	if pageSize <= 0 {
-		pageSize = 5000
+		pageSize = defaultPage
 	}
 	retries := sc.Retries
 	if retries <= 0 {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -206,7 +208,7 @@ func (r *Report) Print(w io.Writer, maxIDs int, path string) {
 	for _, l := range lines {
 		fmt.Fprintf(w, "  %-10s %*d\n", l.name, width, l.n)
 	}
-	if r.found != nil {
+	if r.found != nil && maxIDs > 0 {
 		printIDs(w, "Missing", r.found.Missing, maxIDs, path)
 		printIDs(w, "Stale", r.found.Stale, maxIDs, path)
 		for _, d := range r.StaleDiffs {
@@ -214,10 +216,11 @@ func (r *Report) Print(w io.Writer, maxIDs int, path string) {
 		}
 		printIDs(w, "Orphans", r.found.Orphans, maxIDs, path)
 	}
-	if r.repaired != nil {
+	if r.repaired != nil && maxIDs > 0 {
 		printIDs(w, "Remaining", r.repaired.Remaining, maxIDs, path)
-		for id, reason := range r.Repair.Reasons {
-			fmt.Fprintf(w, "    %s failed: %s\n", id, reason)
+		ids := slices.Sorted(maps.Keys(r.Repair.Reasons))
+		for _, id := range ids[:min(len(ids), maxIDs)] {
+			fmt.Fprintf(w, "    %s failed: %s\n", id, r.Repair.Reasons[id])
 		}
 	}
 	if path != "" {
