@@ -26,10 +26,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/indexsync/indexsync/internal/atomicfile"
 )
 
 // FileName is the checkpoint's name in the state directory.
@@ -298,52 +299,15 @@ func appendString(b []byte, v string) ([]byte, error) {
 	return append(b, q...), nil
 }
 
-// writeAtomic replaces path with data so that a crash at any point leaves
-// either the old content or the new: temp file in the same directory, fsync,
-// rename over path, fsync of the directory (which makes the rename durable).
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
+// writeAtomic saves data over path atomically (see package atomicfile).
+func writeAtomic(path string, data []byte) error {
+	err := atomicfile.Write(path, data)
+	var ce *atomicfile.CreateError
+	switch {
+	case errors.As(err, &ce):
 		return fmt.Errorf("save checkpoint: %w (choose a writable --state-dir)", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("save checkpoint %s: %w", path, err)
-		}
-	}()
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for sync there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
+	case err != nil:
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
 	}
 	return nil
 }

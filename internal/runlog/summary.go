@@ -2,13 +2,14 @@ package runlog
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"time"
+
+	"github.com/indexsync/indexsync/internal/atomicfile"
 )
 
 // Summary is the content of summary_<ms>.json, the machine-readable result
@@ -86,51 +87,12 @@ func WriteSummary(dir string, runMS int64, s Summary) (string, error) {
 	return path, nil
 }
 
-// writeAtomic replaces path with data so that a crash at any point leaves
-// either the old content or the new.
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return stateDirError(dir, filepath.Base(path), err)
+// writeAtomic saves data over path atomically (see package atomicfile).
+func writeAtomic(path string, data []byte) error {
+	err := atomicfile.Write(path, data)
+	var ce *atomicfile.CreateError
+	if errors.As(err, &ce) {
+		return stateDirError(filepath.Dir(path), filepath.Base(path), ce.Err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for sync there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
+	return err
 }
