@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
@@ -66,3 +69,17 @@ func (e cqlExecer) Exec(ctx context.Context, stmt string) error {
 }
 
 func cores() int { return runtime.NumCPU() }
+
+// parseShard reads --shard I/N (0 ≤ I < N); empty means the whole ring, 0/1.
+func parseShard(s string) (i, n int, err error) {
+	if s == "" {
+		return 0, 1, nil
+	}
+	is, ns, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(is)
+	n, err2 := strconv.Atoi(ns)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 1, fmt.Errorf("--shard %q: want I/N with 0 ≤ I < N, e.g. 0/4", s)
+	}
+	return i, n, nil
+}

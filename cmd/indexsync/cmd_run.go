@@ -247,16 +247,9 @@ func (o *runOptions) finalize(cmd *cobra.Command) error {
 	if o.Retries < 0 {
 		errs = append(errs, fmt.Errorf("--retries %d: must not be negative", o.Retries))
 	}
-	o.shardI, o.shardN = 0, 1
-	if o.Shard != "" {
-		i, n, ok := strings.Cut(o.Shard, "/")
-		ii, err1 := strconv.Atoi(i)
-		nn, err2 := strconv.Atoi(n)
-		if !ok || err1 != nil || err2 != nil || nn < 1 || ii < 0 || ii >= nn {
-			errs = append(errs, fmt.Errorf("--shard %q: want I/N with 0 ≤ I < N, e.g. 0/4", o.Shard))
-		} else {
-			o.shardI, o.shardN = ii, nn
-		}
+	var err error
+	if o.shardI, o.shardN, err = parseShard(o.Shard); err != nil {
+		errs = append(errs, err)
 	}
 	if o.DeleteOld && !o.Rebuild {
 		errs = append(errs, errors.New("--delete-old only goes with --rebuild"))
