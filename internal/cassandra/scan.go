@@ -85,7 +85,13 @@ func (sc *Scanner) Scan(ctx context.Context, r Range, fn func(token int64, row R
 	stmt := sc.query(cols)
 	return sc.scan(ctx, r, stmt, 1000, func(iter *gocql.Iter) error {
 		var tok int64
-		dec := newRowDecoder(iter.Columns()[1:])
+		meta := iter.Columns()
+		if len(meta) == 0 {
+			// the query failed before any page arrived (a cancelled
+			// context, a timeout): Close reports why
+			return nil
+		}
+		dec := newRowDecoder(meta[1:])
 		dests := append([]any{&tok}, dec.dests...)
 		sc := iter.Scanner()
 		for sc.Next() {
