@@ -43,7 +43,7 @@ func loadConfig() (benchConfig, error) {
 		Users:       200_000,
 		Rounds:      3,
 		Concurrency: 2 * runtime.NumCPU(), // indexsync run's default in search mode
-		BlockSize:   100,
+		BlockSize:   500,                  // indexsync run's default in search mode
 		BulkBytes:   5 << 20,
 		Shards:      -1,
 		T2Conc:      8,

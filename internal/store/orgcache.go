@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
@@ -14,7 +12,7 @@ import (
 // exist, for a TTL: renames show up in documents within that time.
 type OrgCache struct {
 	ttl  time.Duration
-	read func(ctx context.Context, id string) (name any, found bool, err error)
+	read func(ctx context.Context, ids []string) (names map[string]any, err error)
 	now  func() time.Time
 
 	mu sync.RWMutex
@@ -27,38 +25,34 @@ type orgEntry struct {
 	expires time.Time
 }
 
-// NewOrgCache returns a cache that loads misses with read.
-func NewOrgCache(ttl time.Duration, read func(ctx context.Context, id string) (any, bool, error)) *OrgCache {
+// NewOrgCache returns a cache that loads misses with read, which returns the
+// names of the organisations that exist among the ids it is given.
+func NewOrgCache(ttl time.Duration, read func(ctx context.Context, ids []string) (map[string]any, error)) *OrgCache {
 	return &OrgCache{ttl: ttl, read: read, now: time.Now, m: map[string]orgEntry{}}
 }
 
-// Names makes sure every id is fresh in the cache (reading misses with up to
-// conc queries at once) and returns a lookup for the document builder.
-func (c *OrgCache) Names(ctx context.Context, ids []string, conc int) (sunbird.OrgNames, error) {
+// Names makes sure every id is fresh in the cache (reading the misses in one
+// batch) and returns a lookup for the document builder.
+func (c *OrgCache) Names(ctx context.Context, ids []string) (sunbird.OrgNames, error) {
 	now := c.now()
-	need := map[string]bool{}
+	var need []string
+	seen := map[string]bool{}
 	c.mu.RLock()
 	for _, id := range ids {
-		if e, ok := c.m[id]; !ok || now.After(e.expires) {
-			need[id] = true
+		if e, ok := c.m[id]; (!ok || now.After(e.expires)) && !seen[id] {
+			seen[id] = true
+			need = append(need, id)
 		}
 	}
 	c.mu.RUnlock()
 	if len(need) > 0 {
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(max(conc, 1))
-		for id := range need {
-			g.Go(func() error {
-				name, found, err := c.read(gctx, id)
-				if err != nil {
-					return err
-				}
-				c.Put(id, name, found)
-				return nil
-			})
-		}
-		if err := g.Wait(); err != nil {
+		names, err := c.read(ctx, need)
+		if err != nil {
 			return nil, err
+		}
+		for _, id := range need {
+			name, found := names[id]
+			c.Put(id, name, found)
 		}
 	}
 	return c.Lookup, nil
