@@ -36,7 +36,12 @@ func connectCassandra(ctx context.Context, c config.Cassandra, withKeyspace bool
 // connectSearch makes a search client and asks the engine who it is, so a
 // wrong URL or password fails at start with exit code 3.
 func connectSearch(ctx context.Context, s config.Search, retries int) (*search.Client, search.Info, error) {
-	c, err := search.NewClient(search.Config{
+	return openSearch(ctx, searchConfig(s, retries))
+}
+
+// searchConfig is the search client's configuration for the flags.
+func searchConfig(s config.Search, retries int) search.Config {
+	return search.Config{
 		URLs:      s.URLs,
 		Username:  s.Username,
 		Password:  s.Password,
@@ -44,7 +49,13 @@ func connectSearch(ctx context.Context, s config.Search, retries int) (*search.C
 		Timeout:   s.Timeout,
 		UserAgent: "indexsync/" + buildinfo.Get().Version,
 		Retries:   retries,
-	})
+	}
+}
+
+// openSearch makes a client for cfg and asks the engine who it is; a
+// configuration it refuses is a usage error.
+func openSearch(ctx context.Context, cfg search.Config) (*search.Client, search.Info, error) {
+	c, err := search.NewClient(cfg)
 	if err != nil {
 		return nil, search.Info{}, &config.UsageError{Err: err}
 	}

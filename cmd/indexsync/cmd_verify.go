@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/indexsync/indexsync/internal/buildinfo"
 	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/config"
 	"github.com/indexsync/indexsync/internal/indexer"
@@ -315,41 +311,9 @@ func reportNote(path, prefix string) string {
 // answer, on loopback). The network between a verify job and the cluster is
 // the cheaper resource.
 func connectVerifySearch(ctx context.Context, s config.Search, retries int) (*search.Client, search.Info, error) {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 128
-	t.DisableCompression = true
-	if s.TLSCA != "" {
-		pem, err := os.ReadFile(s.TLSCA)
-		if err != nil {
-			return nil, search.Info{}, config.Usagef("read search TLS CA file: %v (check --search-tls-ca)", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, search.Info{}, config.Usagef("no PEM certificate in search TLS CA file %s (check --search-tls-ca)", s.TLSCA)
-		}
-		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	c, err := search.NewClient(search.Config{
-		URLs:      s.URLs,
-		Username:  s.Username,
-		Password:  s.Password,
-		Timeout:   s.Timeout,
-		UserAgent: "indexsync/" + buildinfo.Get().Version,
-		Retries:   retries,
-		HTTP:      &http.Client{Transport: t},
-	})
-	if err != nil {
-		return nil, search.Info{}, &config.UsageError{Err: err}
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return nil, search.Info{}, err
-	}
-	return c, info, nil
+	cfg := searchConfig(s, retries)
+	cfg.DisableCompression = true
+	return openSearch(ctx, cfg)
 }
 
 // checkVerifyIndex makes sure the index exists and is a single index: _mget

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/indexsync/indexsync/internal/backoff"
 )
 
 // Op is a bulk operation.
@@ -146,7 +148,7 @@ func (c *Client) Bulk(ctx context.Context, index string, items []BulkItem) ([]It
 			} else {
 				err = c.httpError(r, res)
 				status = res.status
-				retryAfter = parseRetryAfter(res.header.Get("Retry-After"), time.Now())
+				retryAfter = backoff.RetryAfter(res.header.Get("Retry-After"), time.Now())
 			}
 		}
 		if err != nil {
@@ -199,7 +201,7 @@ func (c *Client) backoff(ctx context.Context, op string, attempt, items, status 
 	if c.observer != nil {
 		c.observer.ObserveRetry(RetryEvent{Op: op, Attempt: attempt, Items: items, Status: status, Wait: wait})
 	}
-	return sleep(ctx, wait)
+	return backoff.Sleep(ctx, wait)
 }
 
 // invalid says why an item cannot be sent, or "".

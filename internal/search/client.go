@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/indexsync/indexsync/internal/backoff"
 	"github.com/indexsync/indexsync/internal/secret"
 )
 
@@ -56,6 +57,10 @@ type Config struct {
 	// RetryBase and RetryMax bound the backoff (see RetryPolicy); zero means
 	// DefaultRetryBase / DefaultRetryMax.
 	RetryBase, RetryMax time.Duration
+	// DisableCompression asks for answers without gzip. The engine's gzip
+	// can cost more than the network it saves (verify reads every document
+	// back). Not allowed together with HTTP.
+	DisableCompression bool
 	// HTTP replaces the default HTTP client (tests, custom transports).
 	HTTP *http.Client
 	// Observer, when set, sees every HTTP attempt and every retry.
@@ -254,6 +259,9 @@ func httpClient(cfg Config) (*http.Client, error) {
 		if cfg.TLSCA != "" {
 			return nil, errors.New("search TLS CA and a custom HTTP client cannot be combined")
 		}
+		if cfg.DisableCompression {
+			return nil, errors.New("search DisableCompression and a custom HTTP client cannot be combined")
+		}
 		return cfg.HTTP, nil
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
@@ -261,6 +269,7 @@ func httpClient(cfg Config) (*http.Client, error) {
 	// connections per host would close and reopen connections constantly.
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 128
+	t.DisableCompression = cfg.DisableCompression
 	if cfg.TLSCA != "" {
 		pem, err := os.ReadFile(cfg.TLSCA)
 		if err != nil {
@@ -439,17 +448,12 @@ func (c *Client) do(ctx context.Context, r *request, body []byte) (*response, er
 			}
 			err = c.httpError(r, res)
 			status = res.status
-			retryAfter = parseRetryAfter(res.header.Get("Retry-After"), time.Now())
+			retryAfter = backoff.RetryAfter(res.header.Get("Retry-After"), time.Now())
 		}
 		if ctx.Err() != nil || attempt > c.retry.Retries || !retryAllowed(r.idempotent, status, err) {
 			return res, err
 		}
-		wait := c.retry.Backoff(attempt, retryAfter)
-		c.retries.Add(1)
-		if c.observer != nil {
-			c.observer.ObserveRetry(RetryEvent{Op: r.op, Attempt: attempt, Status: status, Wait: wait})
-		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := c.backoff(ctx, r.op, attempt, 0, status, retryAfter); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", r.method, r.path, err)
 		}
 	}

@@ -60,6 +60,8 @@ func TestNewClientConfig(t *testing.T) {
 			wantErrs: []string{"read search TLS CA file", "check --search-tls-ca"}},
 		{name: "CA and custom HTTP client", cfg: Config{URLs: []string{"https://es1:9200"}, TLSCA: "x.pem", HTTP: http.DefaultClient},
 			wantErrs: []string{"cannot be combined"}},
+		{name: "no compression and custom HTTP client", cfg: Config{URLs: []string{"http://es1:9200"}, DisableCompression: true, HTTP: http.DefaultClient},
+			wantErrs: []string{"cannot be combined"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -425,6 +427,33 @@ func TestTLSCA(t *testing.T) {
 			t.Errorf("got %v, want a complaint about the CA file", err)
 		}
 	})
+}
+
+// TestDisableCompression: the client asks for gzip unless told not to.
+func TestDisableCompression(t *testing.T) {
+	info := fixture(t, "info/elasticsearch-8.15.3.json")
+	for _, disable := range []bool{false, true} {
+		var got atomic.Value
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got.Store(r.Header.Get("Accept-Encoding"))
+			w.Write(info)
+		}))
+		c, err := NewClient(Config{URLs: []string{srv.URL}, DisableCompression: disable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Info(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		want := "gzip"
+		if disable {
+			want = ""
+		}
+		if got.Load() != want {
+			t.Errorf("DisableCompression %v: Accept-Encoding %q, want %q", disable, got.Load(), want)
+		}
+	}
 }
 
 func TestObserverSeesEveryAttempt(t *testing.T) {

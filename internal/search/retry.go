@@ -7,12 +7,11 @@ package search
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/indexsync/indexsync/internal/backoff"
 )
 
 // Defaults for RetryPolicy fields left zero.
@@ -81,8 +80,8 @@ type RetryPolicy struct {
 	// cannot stall a run for hours.
 	MaxRetryAfter time.Duration
 
-	// jitter returns a uniform value in [0, n); rand.Int64N unless a test
-	// replaces it.
+	// jitter returns a uniform value in [0, n); nil means rand.Int64N
+	// (see backoff.FullJitter). Tests replace it.
 	jitter func(n int64) int64
 }
 
@@ -93,21 +92,7 @@ func (p RetryPolicy) Backoff(attempt int, retryAfter time.Duration) time.Duratio
 	if retryAfter > 0 {
 		return min(retryAfter, cmpOr(p.MaxRetryAfter, DefaultMaxRetryAfter))
 	}
-	base, maxWait := cmpOr(p.Base, DefaultRetryBase), cmpOr(p.Max, DefaultRetryMax)
-	ceil := maxWait
-	if attempt < 1 {
-		attempt = 1
-	}
-	if shift := attempt - 1; shift < 62 {
-		if d := base << shift; d > 0 && d < maxWait && d>>shift == base {
-			ceil = d
-		}
-	}
-	jitter := p.jitter
-	if jitter == nil {
-		jitter = rand.Int64N
-	}
-	return time.Duration(jitter(int64(ceil) + 1))
+	return backoff.FullJitter(attempt, cmpOr(p.Base, DefaultRetryBase), cmpOr(p.Max, DefaultRetryMax), p.jitter)
 }
 
 func cmpOr(d, def time.Duration) time.Duration {
@@ -115,41 +100,4 @@ func cmpOr(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-// Anything else, or a time in the past, is 0 (no advice).
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		// Cap before multiplying so a silly value cannot overflow.
-		return time.Duration(min(secs, 1<<20)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -127,46 +127,6 @@ func TestBackoffDefaultsAndRange(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name string
-		in   string
-		want time.Duration
-	}{
-		{"absent", "", 0},
-		{"seconds", "3", 3 * time.Second},
-		{"spaces", " 12 ", 12 * time.Second},
-		{"zero", "0", 0},
-		{"negative", "-5", 0},
-		{"huge is bounded", "99999999999999", (1 << 20) * time.Second},
-		{"garbage", "soon", 0},
-		{"HTTP date ahead", "Sat, 01 Mar 2025 12:00:30 GMT", 30 * time.Second},
-		{"HTTP date past", "Sat, 01 Mar 2025 11:00:00 GMT", 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := parseRetryAfter(tt.in, now); got != tt.want {
-				t.Errorf("parseRetryAfter(%q) = %s, want %s", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestSleepEndsWithContext(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		time.AfterFunc(time.Second, cancel)
-		start := time.Now()
-		if err := sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-			t.Errorf("got %v, want context.Canceled", err)
-		}
-		if got := time.Since(start); got != time.Second {
-			t.Errorf("slept %s, want 1s", got)
-		}
-	})
-}
-
 // TestRequestRetryTiming checks the waits between attempts of a plain
 // request against the policy, on the fake clock.
 func TestRequestRetryTiming(t *testing.T) {

@@ -2,7 +2,7 @@ package syncapi
 
 // The client side: what `indexsync run --target api` uses to call a Sync API,
 // ours or Sunbird's (SUNBIRD.md §6–§7). Retry classification lives in
-// classify and the waits in backoff/retryAfter (the go-retryablehttp
+// classify and the waits in (*Client).backoff (the go-retryablehttp
 // CheckRetry/Backoff split), so the whole policy can be read in one place.
 
 import (
@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/indexsync/indexsync/internal/backoff"
 	"github.com/indexsync/indexsync/internal/secret"
 )
 
@@ -385,52 +386,7 @@ func (c *Client) backoff(n int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return min(retryAfter, MaxRetryAfter)
 	}
-	ceil := c.maxWait
-	if n < 1 {
-		n = 1
-	}
-	if shift := n - 1; shift < 62 {
-		if d := c.base << shift; d > 0 && d < c.maxWait && d>>shift == c.base {
-			ceil = d
-		}
-	}
-	return time.Duration(c.jitter(int64(ceil) + 1))
-}
-
-// retryAfter reads a Retry-After header, delay-seconds or an HTTP date; 0
-// when absent, unreadable or in the past.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		return time.Duration(min(secs, int64(MaxRetryAfter/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.FullJitter(n, c.base, c.maxWait, c.jitter)
 }
 
 // attempt is one request and its answer.
@@ -489,7 +445,7 @@ func (c *Client) Sync(ctx context.Context, objectType string, ids []string, requ
 					status: a.status, body: res.Response, err: a.err}
 			}
 		}
-		if err := sleep(ctx, c.backoff(res.Attempts, a.retryAfter)); err != nil {
+		if err := backoff.Sleep(ctx, c.backoff(res.Attempts, a.retryAfter)); err != nil {
 			return res, fmt.Errorf("call the Sync API at %s: %w", c.display, err)
 		}
 	}
@@ -522,7 +478,7 @@ func (c *Client) send(ctx context.Context, body []byte, requestID string) attemp
 		return attempt{err: err}
 	}
 	defer resp.Body.Close()
-	a := attempt{status: resp.StatusCode, header: resp.Header, retryAfter: retryAfter(resp.Header, time.Now())}
+	a := attempt{status: resp.StatusCode, header: resp.Header, retryAfter: backoff.RetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	a.body, err = io.ReadAll(io.LimitReader(resp.Body, maxReadResponse))
 	if err != nil {
 		a.err = fmt.Errorf("read the answer (HTTP %d): %w", resp.StatusCode, err)

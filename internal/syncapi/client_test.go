@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/indexsync/indexsync/internal/backoff"
 	"github.com/indexsync/indexsync/internal/secret"
 )
 
@@ -682,7 +683,12 @@ func TestClientBackoff(t *testing.T) {
 	}
 }
 
+// TestClientRetryAfterHeader: the wait a Retry-After header leads to, the
+// header read by backoff.RetryAfter and capped by the client (jitter at 0,
+// so a header without advice shows as no wait).
 func TestClientRetryAfterHeader(t *testing.T) {
+	c := newFakeClient(t, "http://sync.test"+RouteSync, nil, nil)
+	c.jitter = func(int64) int64 { return 0 }
 	now := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		value string
@@ -696,6 +702,7 @@ func TestClientRetryAfterHeader(t *testing.T) {
 		{"99999999999", MaxRetryAfter},
 		{"soon", 0},
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(time.Hour).Format(http.TimeFormat), MaxRetryAfter},
 		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
 	}
 	for _, tt := range tests {
@@ -703,8 +710,8 @@ func TestClientRetryAfterHeader(t *testing.T) {
 		if tt.value != "" {
 			h.Set("Retry-After", tt.value)
 		}
-		if got := retryAfter(h, now); got != tt.want {
-			t.Errorf("Retry-After %q: got %v, want %v", tt.value, got, tt.want)
+		if got := c.backoff(1, backoff.RetryAfter(h.Get("Retry-After"), now)); got != tt.want {
+			t.Errorf("Retry-After %q: waits %v, want %v", tt.value, got, tt.want)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/indexsync/indexsync/internal/backoff"
 	"github.com/indexsync/indexsync/internal/checkpoint"
 	"github.com/indexsync/indexsync/internal/throttle"
 )
@@ -256,7 +257,7 @@ func (r *runner) worker(ctx, stopCtx context.Context, units <-chan int) error {
 			continue // drain: blocks not yet in flight are not sent
 		}
 		if len(b.items) > 0 && !first && r.cfg.Sleep > 0 {
-			if err := sleep(stopCtx, r.cfg.Sleep); err != nil {
+			if err := backoff.Sleep(stopCtx, r.cfg.Sleep); err != nil {
 				continue
 			}
 		}
@@ -424,7 +425,7 @@ func (r *runner) deliver(ctx context.Context, items []Item) (delivered, error) {
 			return delivered{}, &StopError{Err: fmt.Errorf("the target did not come back after %d rounds of retries: %w; the block was not confirmed — run again with --resume", r.cfg.Rounds, err)}
 		}
 		retries++
-		if err := sleep(ctx, r.cfg.RoundWait); err != nil {
+		if err := backoff.Sleep(ctx, r.cfg.RoundWait); err != nil {
 			return delivered{}, &StopError{Err: fmt.Errorf("interrupted while waiting for the target: %w", err)}
 		}
 	}
@@ -438,15 +439,4 @@ func (r *runner) add(d checkpoint.Counts) {
 	r.total.Retries += d.Retries
 	r.total.RequestNo += d.RequestNo
 	r.mu.Unlock()
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

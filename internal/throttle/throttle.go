@@ -8,6 +8,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/indexsync/indexsync/internal/backoff"
 )
 
 // Throttle is safe for concurrent use.
@@ -29,19 +31,8 @@ type Throttle struct {
 // New returns a throttle with a ceiling of rate documents per second (0: none).
 func New(rate float64) *Throttle {
 	return &Throttle{
-		ceiling: rate, now: time.Now, sleep: sleepCtx,
+		ceiling: rate, now: time.Now, sleep: backoff.Sleep,
 		Quiet: 5 * time.Second, MinBrake: 50 * time.Millisecond, MaxBrake: 10 * time.Second,
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
