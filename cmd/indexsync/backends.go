@@ -94,3 +94,20 @@ func parseShard(s string) (i, n int, err error) {
 	}
 	return i, n, nil
 }
+
+// requireIndex makes sure index (an index or an alias) exists before
+// anything is written to it: the engine would otherwise create an index of
+// that name with guessed mappings, and the real alias could never be made.
+func requireIndex(ctx context.Context, c *search.Client, index, flag string) error {
+	ok, err := c.IndexExists(ctx, index)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return config.Usagef("the search engine has no index or alias %s (check %s, or create it with `indexsync schema`)", index, flag)
+	}
+	return nil
+}
+
+// flagOf returns the flag of a config.Search.Index answer.
+func flagOf(_, flag string) string { return flag }

@@ -315,14 +315,10 @@ func (o *runOptions) fingerprint() string {
 	return checkpoint.Fingerprint(parts...)
 }
 
+// searchIndex is the index or alias the search target writes to.
 func (o *runOptions) searchIndex() string {
-	switch o.ObjectType {
-	case store.Organisation:
-		return o.Search.OrgIndex
-	case store.Location:
-		return o.Search.LocationIndex
-	}
-	return o.Search.UserIndex
+	name, _ := o.Search.Index(o.ObjectType)
+	return name
 }
 
 func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
@@ -442,6 +438,8 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 			rebuild = &rb
 			index = rb.Index
 			log.Info("rebuilding into a fresh index; the alias moves when it is complete", "alias", rb.Alias, "index", rb.Index, "old", rb.Old)
+		} else if err := requireIndex(ctx, client, index, flagOf(o.Search.Index(o.ObjectType))); err != nil {
+			return err
 		}
 		log.Info("search engine", "engine", info.String(), "index", index)
 		tgt = &target.Search{Client: client, Index: index}

@@ -128,6 +128,13 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, ix := range []struct{ name, flag string }{
+		{o.Search.UserIndex, "--user-index"}, {o.Search.OrgIndex, "--org-index"}, {o.Search.LocationIndex, "--location-index"},
+	} {
+		if err := requireIndex(ctx, client, ix.name, ix.flag); err != nil {
+			return err
+		}
+	}
 	log.Info("connected", "cassandra", o.Cassandra.Hosts, "keyspace", o.Cassandra.Keyspace, "search", info.String())
 
 	reg := prometheus.NewRegistry()

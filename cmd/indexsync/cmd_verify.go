@@ -115,23 +115,13 @@ func (o *verifyOptions) finalize() error {
 }
 
 func (o *verifyOptions) index() string {
-	switch o.ObjectType {
-	case store.Organisation:
-		return o.Search.OrgIndex
-	case store.Location:
-		return o.Search.LocationIndex
-	}
-	return o.Search.UserIndex
+	name, _ := o.Search.Index(o.ObjectType)
+	return name
 }
 
 func (o *verifyOptions) indexFlag() string {
-	switch o.ObjectType {
-	case store.Organisation:
-		return "--org-index"
-	case store.Location:
-		return "--location-index"
-	}
-	return "--user-index"
+	_, flag := o.Search.Index(o.ObjectType)
+	return flag
 }
 
 func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
@@ -319,12 +309,8 @@ func connectVerifySearch(ctx context.Context, s config.Search, retries int) (*se
 // checkVerifyIndex makes sure the index exists and is a single index: _mget
 // through an alias over several indices fails.
 func checkVerifyIndex(ctx context.Context, c *search.Client, index, flag string) error {
-	ok, err := c.IndexExists(ctx, index)
-	if err != nil {
+	if err := requireIndex(ctx, c, index, flag); err != nil {
 		return err
-	}
-	if !ok {
-		return config.Usagef("the search engine has no index or alias %s (check %s, or create it with `indexsync schema`)", index, flag)
 	}
 	indices, err := c.GetAlias(ctx, index)
 	if err != nil {

@@ -88,6 +88,23 @@ func TestSearchModeWritesWhatServeWrites(t *testing.T) {
 		}
 		testenv.CompareDocs(t, want, f.IndexedDocs(t, ot, oids))
 	}
+
+	// an alias that does not exist is refused before anything is written:
+	// the engine would otherwise create an index of that name with guessed
+	// mappings
+	missing := testenv.Name("it_missing")
+	for name, args := range map[string][]string{
+		"run":   searchRunArgs(f, t.TempDir(), "--user-index", missing),
+		"serve": append(append([]string{"serve", "--insecure-no-auth", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, f.CassandraArgs()...), append(f.SearchArgs(), "--org-index", missing)...),
+	} {
+		_, stderr, code := runCmd(t, args...)
+		if code != 2 || !strings.Contains(stderr, "no index or alias "+missing) {
+			t.Errorf("%s into a missing alias: exit %d, stderr %q; want exit 2 naming the alias", name, code, stderr)
+		}
+	}
+	if ok, err := f.Search.IndexExists(context.Background(), missing); err != nil || ok {
+		t.Errorf("index %s exists after the refused runs (err %v)", missing, err)
+	}
 }
 
 func TestSearchKill9Resume(t *testing.T) {

@@ -114,6 +114,18 @@ func (s *Search) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.LocationIndex, "location-index", "location", "index or alias of location documents")
 }
 
+// Index returns the index or alias that holds the documents of an object
+// type (user, organisation or location) and the flag that sets it.
+func (s *Search) Index(objectType string) (name, flag string) {
+	switch objectType {
+	case "organisation":
+		return s.OrgIndex, "--org-index"
+	case "location":
+		return s.LocationIndex, "--location-index"
+	}
+	return s.UserIndex, "--user-index"
+}
+
 // Finalize reads the password file and checks the values.
 func (s *Search) Finalize() error {
 	var errs []error
