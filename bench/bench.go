@@ -67,6 +67,7 @@ type bench struct {
 	started time.Time
 	engine  string
 	cassVer string
+	pinned  [2]string // BENCH_PIN: the search engine's CPUs, and everything else's
 	runs    []benchRun
 	round   int          // the round being run
 	busy    float64      // how busy the machine was just before the arm (0..1)
@@ -96,6 +97,15 @@ func runBench(ctx context.Context, cfg benchConfig) error {
 		return err
 	}
 	b.st = st
+	if cfg.Pin {
+		cpus, err := st.pin(ctx)
+		defer st.unpin()
+		if err != nil {
+			return err
+		}
+		b.pinned = cpus
+		logf("BENCH_PIN: search engine on CPUs %s; Cassandra, indexsync and the arms on CPUs %s", cpus[0], cpus[1])
+	}
 	b.started = time.Now() // the budget counts from here: a stack start is extra
 	b.client, err = search.NewClient(search.Config{URLs: []string{st.SearchURL}, Retries: 3, Timeout: 2 * time.Minute, UserAgent: "indexsync-bench"})
 	if err != nil {

@@ -31,6 +31,7 @@ type benchConfig struct {
 	Refresh     string        `json:"refresh"`    // BENCH_REFRESH: refresh_interval of the fresh indexes ("": the mapping's, 1s)
 	Settle      time.Duration `json:"settle"`     // BENCH_SETTLE: longest wait for a quiet machine before each arm
 	Keep        bool          `json:"keep"`       // BENCH_KEEP: keep keyspaces, indexes and documents files
+	Pin         bool          `json:"pin"`        // BENCH_PIN: search engine on one half of the cores, everything else on the other
 	ProfileDir  string        `json:"profileDir"` // BENCH_PROFILE_DIR: CPU profiles of A, B (and T under perf)
 	Budget      time.Duration `json:"budget"`     // BENCH_BUDGET: arms not started once this is spent are skipped
 	Indexsync   string        `json:"indexsync"`  // BENCH_INDEXSYNC: the binary under test
@@ -102,6 +103,13 @@ func loadConfig() (benchConfig, error) {
 			errs = append(errs, fmt.Errorf("BENCH_KEEP=%q: give 1 or 0", v))
 		}
 		c.Keep = b
+	}
+	if v := os.Getenv("BENCH_PIN"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("BENCH_PIN=%q: give 1 or 0", v))
+		}
+		c.Pin = b
 	}
 	if v := os.Getenv("BENCH_INDEXSYNC"); v != "" {
 		c.Indexsync = v

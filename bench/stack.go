@@ -196,3 +196,49 @@ func settle(maxWait time.Duration) float64 {
 		}
 	}
 }
+
+// pin is BENCH_PIN: two machines in miniature. The search engine gets the
+// first half of the cores; Cassandra, the bench and everything it starts
+// (indexsync, serve, the child arms inherit the bench's affinity) the other
+// half. Then indexing and reading no longer take CPU from each other, as
+// when the engine and the database run on their own machines. unpin gives
+// the servers every core again.
+func (st *stack) pin(ctx context.Context) (cpus [2]string, err error) {
+	n := runtime.NumCPU()
+	if n < 2 {
+		return cpus, fmt.Errorf("BENCH_PIN needs at least 2 cores, this machine has %d", n)
+	}
+	half := n / 2
+	cpus = [2]string{cpuList(0, half-1), cpuList(half, n-1)}
+	for _, p := range []struct {
+		pid  int
+		cpus string
+		what string
+	}{{st.pids["opensearch"], cpus[0], "the search engine"}, {st.pids["cassandra"], cpus[1], "Cassandra"}, {os.Getpid(), cpus[1], "the bench"}} {
+		if p.pid == 0 {
+			return cpus, fmt.Errorf("BENCH_PIN: the pid of %s is unknown (is it running from testinfra/stack.sh?)", p.what)
+		}
+		if out, err := exec.CommandContext(ctx, "taskset", "-a", "-p", "-c", p.cpus, strconv.Itoa(p.pid)).CombinedOutput(); err != nil {
+			return cpus, fmt.Errorf("BENCH_PIN: taskset %s to CPUs %s: %w: %s", p.what, p.cpus, err, bytes.TrimSpace(out))
+		}
+	}
+	return cpus, nil
+}
+
+func (st *stack) unpin() {
+	all := cpuList(0, runtime.NumCPU()-1)
+	for _, s := range []string{"opensearch", "cassandra"} {
+		if pid := st.pids[s]; pid != 0 {
+			if out, err := exec.Command("taskset", "-a", "-p", "-c", all, strconv.Itoa(pid)).CombinedOutput(); err != nil {
+				logf("giving %s every CPU again: %v: %s", s, err, bytes.TrimSpace(out))
+			}
+		}
+	}
+}
+
+func cpuList(from, to int) string {
+	if from == to {
+		return strconv.Itoa(from)
+	}
+	return fmt.Sprintf("%d-%d", from, to)
+}

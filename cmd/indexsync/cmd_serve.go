@@ -37,6 +37,8 @@ type serveOptions struct {
 	ShutdownTimeout time.Duration
 	StateDir        string
 	OrgCacheTTL     time.Duration
+	ReadBatch       int
+	ReadConcurrency int
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -79,6 +81,8 @@ Prometheus. SIGTERM stops accepting calls and drains the queue.`,
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 60*time.Second, "how long SIGTERM may take to drain the queue")
 	fs.StringVar(&o.StateDir, "state-dir", ".", "where ids left in the queue at shutdown are saved")
 	fs.DurationVar(&o.OrgCacheTTL, "org-cache-ttl", 5*time.Minute, "how long organisation names are cached")
+	fs.IntVar(&o.ReadBatch, "read-batch", 25, "ids per Cassandra read (a partition-key IN query)")
+	fs.IntVar(&o.ReadConcurrency, "read-concurrency", 16, "Cassandra reads in flight per call")
 	return cmd
 }
 
@@ -97,7 +101,8 @@ func (o *serveOptions) finalize() error {
 	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: want host:port or :port", o.Listen))
 	}
-	for name, v := range map[string]int{"--max-ids": o.MaxIDs, "--queue-size": o.QueueSize, "--workers": o.Workers, "--batch-size": o.BatchSize} {
+	for name, v := range map[string]int{"--max-ids": o.MaxIDs, "--queue-size": o.QueueSize, "--workers": o.Workers, "--batch-size": o.BatchSize,
+		"--read-batch": o.ReadBatch, "--read-concurrency": o.ReadConcurrency} {
 		if v < 1 {
 			errs = append(errs, fmt.Errorf("%s %d: give at least 1", name, v))
 		}
@@ -139,7 +144,7 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	st := store.New(sess, o.Cassandra.Keyspace, store.Options{OrgTTL: o.OrgCacheTTL})
+	st := store.New(sess, o.Cassandra.Keyspace, store.Options{OrgTTL: o.OrgCacheTTL, Batch: o.ReadBatch, Concurrency: o.ReadConcurrency})
 	w := &indexer.Writer{
 		Client:   client,
 		Indexes:  indexer.Indexes{User: o.Search.UserIndex, Organisation: o.Search.OrgIndex, Location: o.Search.LocationIndex},

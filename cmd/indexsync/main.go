@@ -9,12 +9,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/indexsync/indexsync/internal/config"
 )
 
 func main() {
+	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
@@ -23,6 +25,21 @@ func main() {
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// tuneGC sets the garbage collector for a process that streams documents:
+// it allocates a lot, but what it keeps live is bounded by its pages, blocks
+// and queues, not by the size of the data. Collecting at 3× the live heap
+// instead of 2× costs about a sixth less CPU (measured with make bench), and
+// a soft limit of 200 MiB keeps the heap under the 256 MiB RSS budget when
+// settings make it grow. GOGC and GOMEMLIMIT, when set, win.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(200 << 20)
+	}
 }
 
 // run executes one command line and returns the process exit code. A

@@ -184,7 +184,7 @@ func (s Users) Items(ctx context.Context, u checkpoint.Unit, after int64, fn fun
 	r := cassandra.Range{Start: after, End: u.End}
 	g, gctx := errgroup.WithContext(ctx)
 	stream := func(sc *cassandra.Scanner, keyCol string) <-chan tokRow {
-		ch := make(chan tokRow, 512)
+		ch := make(chan tokRow, 128) // smooths the three scans; bounded memory
 		g.Go(func() error {
 			defer close(ch)
 			return sc.Scan(gctx, r, func(tok int64, row cassandra.Row) error {

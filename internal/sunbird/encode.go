@@ -55,7 +55,18 @@ func Canonical(raw []byte) ([]byte, error) {
 type encoder struct {
 	keys   []string
 	fields []field
+	// orders remembers the sorted keys of large objects by their number of
+	// keys: documents of one type mostly have the same keys, so the next one
+	// is checked against that order (a lookup per key) instead of sorted.
+	orders map[int][]string
 }
+
+// Objects with at least orderMin keys use the remembered orders; at most
+// ordersMax sizes are remembered.
+const (
+	orderMin  = 16
+	ordersMax = 16
+)
 
 // field is one member of a map[string]any; sorting these saves a map lookup
 // per member.
@@ -191,11 +202,7 @@ func (e *encoder) object(b []byte, m map[string]any) ([]byte, error) {
 	}
 	b = append(b, '{')
 	mark := len(e.fields)
-	for k, v := range m {
-		e.fields = append(e.fields, field{k, v})
-	}
-	fields := e.fields[mark:]
-	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.k, b.k) })
+	fields := e.fieldsInOrder(m)
 	for i, f := range fields {
 		if i > 0 {
 			b = append(b, ',')
@@ -212,6 +219,45 @@ func (e *encoder) object(b []byte, m map[string]any) ([]byte, error) {
 	clear(e.fields[mark:]) // keep no document values alive in the pool
 	e.fields = e.fields[:mark]
 	return append(b, '}'), nil
+}
+
+// fieldsInOrder pushes m's members onto e.fields sorted by key and returns
+// them. A large object whose keys are those of the remembered order for its
+// size is laid out by that order without sorting.
+func (e *encoder) fieldsInOrder(m map[string]any) []field {
+	mark := len(e.fields)
+	if len(m) >= orderMin {
+		if order, ok := e.orders[len(m)]; ok {
+			for _, k := range order {
+				v, ok := m[k]
+				if !ok {
+					break
+				}
+				e.fields = append(e.fields, field{k, v})
+			}
+			if len(e.fields)-mark == len(m) {
+				return e.fields[mark:] // same size, every key present: the same keys
+			}
+			clear(e.fields[mark:])
+			e.fields = e.fields[:mark]
+		}
+	}
+	for k, v := range m {
+		e.fields = append(e.fields, field{k, v})
+	}
+	fields := e.fields[mark:]
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.k, b.k) })
+	if len(m) >= orderMin {
+		if e.orders == nil || len(e.orders) >= ordersMax {
+			e.orders = make(map[int][]string)
+		}
+		order := make([]string, len(fields))
+		for i, f := range fields {
+			order[i] = f.k
+		}
+		e.orders[len(m)] = order
+	}
+	return fields
 }
 
 func appendStrings(b []byte, l []string) []byte {
@@ -308,6 +354,14 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the ASCII bytes a JSON string carries as they are.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString writes s as a JSON string with encoding/json's default
 // escaping: control characters, '"', '\\', '<', '>', '&', U+2028 and U+2029
 // escaped; invalid UTF-8 replaced by U+FFFD.
@@ -317,7 +371,7 @@ func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plain[c] {
 				i++
 				continue
 			}

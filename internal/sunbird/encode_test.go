@@ -308,3 +308,38 @@ func TestParseJSONDepth(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeRemembersOrderOnlyForSameKeys: objects of one size but other
+// keys, one after another through the same pooled encoder, each come out
+// exactly as encoding/json writes them (sorted keys).
+func TestEncodeRemembersOrderOnlyForSameKeys(t *testing.T) {
+	object := func(prefix string, n, skip int) Document {
+		d := Document{}
+		for i := 0; len(d) < n; i++ {
+			if i == skip {
+				continue
+			}
+			d[prefix+strings.Repeat("k", i%3)+string(rune('a'+i))] = i
+		}
+		return d
+	}
+	docs := []Document{
+		object("x", 20, -1), object("x", 20, 3), object("y", 20, -1), object("x", 20, -1),
+		object("x", 21, -1), object("x", 20, 7), {"nested": object("z", 17, -1), "a": 1},
+	}
+	for round := range 3 {
+		for i, d := range docs {
+			got, err := d.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(map[string]any(d))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("round %d, object %d:\n got %s\nwant %s", round, i, got, want)
+			}
+		}
+	}
+}
