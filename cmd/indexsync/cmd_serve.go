@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,8 +115,8 @@ func (o *serveOptions) finalize() error {
 	if o.Retries < 0 {
 		errs = append(errs, fmt.Errorf("--retries %d: give 0 or more", o.Retries))
 	}
-	if st, err := os.Stat(o.StateDir); err != nil || !st.IsDir() {
-		errs = append(errs, fmt.Errorf("--state-dir %q is not a directory", o.StateDir))
+	if err := checkWritable(o.StateDir); err != nil {
+		errs = append(errs, err)
 	}
 	return config.Join(errs...)
 }
@@ -164,6 +163,7 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 		StateDir:        o.StateDir,
 		Version:         buildinfo.Get().Version,
 		Gatherer:        reg,
+		SyncWriter:      &indexer.Combiner{W: w, MaxDocs: o.BatchSize, Flushers: 2},
 		Health: map[string]func(context.Context) error{
 			"cassandra": func(ctx context.Context) error {
 				return sess.Query("SELECT release_version FROM system.local").ExecContext(ctx)

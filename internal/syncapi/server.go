@@ -51,6 +51,10 @@ type Config struct {
 	Health          map[string]func(context.Context) error
 	Version         string
 	Gatherer        prometheus.Gatherer // exposed on /metrics; nil: no /metrics
+	// SyncWriter, when set, indexes the documents of operationType "sync"
+	// calls (an indexer.Combiner merges concurrent calls into shared bulk
+	// requests); nil: the writer given to New, as background mode.
+	SyncWriter Writer
 }
 
 // Server is the Sync API.
@@ -216,7 +220,11 @@ func (s *Server) indexBatch(ctx context.Context, mode, objectType string, ids []
 		s.log.Error("read from Cassandra failed; ids not indexed", "mode", mode, "objectType", objectType, "ids", len(ids), "first", ids[0], "err", err)
 		return nil, nil, err
 	}
-	failed, err := s.writer.Write(ctx, objectType, res.Docs)
+	w := s.writer
+	if mode == "sync" && s.cfg.SyncWriter != nil {
+		w = s.cfg.SyncWriter
+	}
+	failed, err := w.Write(ctx, objectType, res.Docs)
 	s.metrics.bulkSeconds.WithLabelValues(objectType).Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.count(objectType, mode, "failed", len(ids))
