@@ -300,7 +300,7 @@ func (rep *report) print(w io.Writer) {
 	}
 	tw.Flush()
 	for _, n := range rep.Sizes {
-		if v, ok := rep.Ratios[fmt.Sprintf("T/shared@%d", n)].(float64); ok && v > 0 {
+		if v, ok := rep.Ratios[fmt.Sprintf("T/shared@%d", n)].(float64); ok && v > 0 && !c.Pin {
 			a, bb := rep.dps("A", n), rep.dps("B", n)
 			fmt.Fprintf(w, "shared cores, %s users: A and B together allow 1/(1/A + 1/B) = %.0f docs/s when each is CPU-bound; T reaches %.2f of that\n",
 				thousands(n), 1/(1/a+1/bb), v)

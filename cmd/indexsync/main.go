@@ -31,14 +31,14 @@ func main() {
 // it allocates a lot, but what it keeps live is bounded by its pages, blocks
 // and queues, not by the size of the data. Collecting at 3× the live heap
 // instead of 2× costs about a sixth less CPU (measured with make bench), and
-// a soft limit of 200 MiB keeps the heap under the 256 MiB RSS budget when
+// a soft limit of 160 MiB keeps the heap under the 256 MiB RSS budget when
 // settings make it grow. GOGC and GOMEMLIMIT, when set, win.
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(200 << 20)
+		debug.SetMemoryLimit(160 << 20)
 	}
 }
 

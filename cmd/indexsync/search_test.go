@@ -145,6 +145,9 @@ func TestRebuild(t *testing.T) {
 	ctx := context.Background()
 	alias := f.Aliases["user"]
 	old := f.Indices["user"]
+	// the fixture drops what its alias points to at the end; the indexes
+	// the alias leaves behind here are dropped too
+	t.Cleanup(func() { _ = f.Search.DeleteIndex(context.Background(), old) })
 	if _, stderr, code := runCmd(t, searchRunArgs(f, t.TempDir())...); code != 0 {
 		t.Fatalf("first sync: %d %s", code, stderr)
 	}
@@ -171,6 +174,7 @@ func TestRebuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = f.Search.DeleteIndex(context.Background(), rb.Index) })
 
 	// resumed to the end: the alias moves, the old index is kept
 	out, stderr, code := runCmd(t, searchRunArgs(f, dir, "--rebuild", "--resume", "--block-size", "100")...)
