@@ -536,6 +536,11 @@ func (c *Client) send(ctx context.Context, ep *endpoint, r *request, p *payload,
 			buf = new(bytes.Buffer)
 		}
 		buf.Reset()
+		if n := resp.ContentLength; n > 0 && n <= maxResponseBytes {
+			// one allocation of the right size instead of doubling (an
+			// _mget answer is megabytes)
+			buf.Grow(int(n) + bytes.MinRead)
+		}
 		err = readBody(buf, resp.Body)
 		resp.Body.Close()
 	}

@@ -228,3 +228,35 @@ func TestDurationParam(t *testing.T) {
 		}
 	}
 }
+
+// TestMGetTrickyAnswers: ids with escapes, sources that contain the members
+// the answer is read by, strings with braces and quotes, whitespace — each
+// source comes back byte for byte; a broken answer is an error, never a
+// short map (which verify would report as missing documents).
+func TestMGetTrickyAnswers(t *testing.T) {
+	const answer = `{ "took":1, "docs" : [
+		{"_index":"u","_id":"a\"b\\c\u00e9","found":true,"_source":{"found":false,"_id":"x","s":"}{\"]["}},
+		{"_index":"u","_id":"plain","_version":3,"found":true,"_source":  {"n":[1,{"m":null}],"e":"\u2028"}  },
+		{"_index":"u","_id":"gone","found":false}
+	]}`
+	e := newFakeEngine(t, "elasticsearch-8.15.3.json").
+		on("POST /u/_mget", jsonReply(200, answer), jsonReply(200, `{"docs":[{"_id":"a","found":true,"_source":{"x":`), jsonReply(200, `{"took":1}`))
+	c := newTestClient(t, e, Config{})
+	got, err := c.MGet(context.Background(), "u", []string{"a\"b\\cé", "plain", "gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotStr := map[string]string{}
+	for k, v := range got {
+		gotStr[k] = string(v)
+	}
+	want := map[string]string{"a\"b\\cé": `{"found":false,"_id":"x","s":"}{\"]["}`, "plain": `{"n":[1,{"m":null}],"e":"\u2028"}`}
+	if diff := cmp.Diff(want, gotStr); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, name := range []string{"truncated answer", "answer without docs"} {
+		if got, err := c.MGet(context.Background(), "u", []string{"a"}); err == nil {
+			t.Errorf("%s: got %v and no error", name, got)
+		}
+	}
+}
