@@ -104,7 +104,11 @@ live_pid() {
   pid=$(<"$pf")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   [[ -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$(marker "$1")" || return 1
+  # no pipe into grep -q: under pipefail, grep leaving early could make a
+  # SIGPIPE'd tr fail the test, and a running server look stopped
+  local cmdline
+  cmdline=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  grep -qxF -- "$(marker "$1")" <<<"$cmdline" || return 1
   echo "$pid"
 }
 
@@ -149,7 +153,9 @@ tail_logs() {
 
 is_jdk17() {
   [[ -x $1/bin/java ]] || return 1
-  "$1/bin/java" -version 2>&1 | head -n 1 | grep -Eq 'version "17([."]|$)'
+  local v
+  v=$("$1/bin/java" -version 2>&1) || return 1
+  [[ ${v%%$'\n'*} =~ version\ \"17([.\"]|$) ]]
 }
 
 find_jdk17() {
@@ -192,13 +198,14 @@ sha_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 # Re-resolves only when the pom (or STACK_MVN_ARGS) changed or a jar vanished.
 resolve_classpath() {
   local name=$1 pom=$2 min=$3
-  local dir=$CACHE_DIR/$name cp stamp want n missing t0
+  local dir=$CACHE_DIR/$name cp stamp want n missing t0 j
   cp=$dir/classpath.txt
   stamp=$dir/classpath.sha
   want=$( { cat "$pom"; echo "$STACK_MVN_ARGS"; } | sha256sum | cut -d' ' -f1)
   mkdir -p "$dir"
   if [[ -s $cp && -s $stamp && $(<"$stamp") == "$want" ]]; then
-    missing=$(tr ':' '\n' <"$cp" | while read -r j; do [[ -f $j ]] || echo "$j"; done | head -n 1)
+    missing=""
+    while read -r j; do [[ -f $j ]] || { missing=$j; break; }; done < <(tr ':' '\n' <"$cp")
     [[ -z $missing ]] && return 0
     log "$name: $missing is gone from the local Maven repository, resolving again"
   fi
@@ -227,7 +234,9 @@ compile_classes() {
   shift 2
   local dir=$CACHE_DIR/$name out want
   out=$dir/classes
-  want=$( { cat "$@"; [[ -n $cpfile ]] && cat "$cpfile"; "$JAVA" -version 2>&1 | head -n 1; } | sha256sum | cut -d' ' -f1)
+  local jv
+  jv=$("$JAVA" -version 2>&1)
+  want=$( { cat "$@"; [[ -n $cpfile ]] && cat "$cpfile"; echo "${jv%%$'\n'*}"; } | sha256sum | cut -d' ' -f1)
   mkdir -p "$dir"
   if [[ -d $out && -s $dir/classes.sha && $(<"$dir/classes.sha") == "$want" ]]; then
     return 0

@@ -259,6 +259,12 @@ func TestSearchEngineDown20s(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // a failed test leaves no run behind
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
 	waitFor(t, 60*time.Second, "2,000 documents", func() bool { return succeededInCheckpoint(dir) >= 2000 })
 	stack("down", "opensearch")
 	downAt := succeededInCheckpoint(dir)
