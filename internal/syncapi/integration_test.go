@@ -38,6 +38,7 @@ func startServer(t *testing.T, f *testenv.Fixture, cfg syncapi.Config) string {
 	}}
 	cfg.APIKeys = []secret.String{secret.New(key)}
 	cfg.StateDir = t.TempDir()
+	cfg.SyncWriter = &indexer.Combiner{W: w, MaxDocs: 500, Flushers: 2} // as indexsync serve
 	reg := prometheus.NewRegistry()
 	srv, err := syncapi.New(cfg, st, w, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
