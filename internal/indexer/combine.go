@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/indexsync/indexsync/internal/sunbird"
@@ -38,7 +39,8 @@ type call struct {
 
 // Write indexes docs with the documents of other calls waiting at the same
 // time, and returns what failed of docs. When ctx ends first it returns
-// ctx's error; the documents may still be indexed.
+// ctx's error: documents not yet sent are dropped, those in flight may
+// still be indexed.
 func (c *Combiner) Write(ctx context.Context, objectType string, docs map[string]sunbird.Document) (map[string]string, error) {
 	if len(docs) == 0 {
 		return map[string]string{}, nil
@@ -61,6 +63,13 @@ func (c *Combiner) Write(ctx context.Context, objectType string, docs map[string
 	case <-cl.done:
 		return cl.failed, cl.err
 	case <-ctx.Done():
+		// a call nobody waits for any more leaves the line, so an engine
+		// outage cannot pile up the documents of calls that timed out
+		c.mu.Lock()
+		if i := slices.Index(c.pending, cl); i >= 0 {
+			c.pending = slices.Delete(c.pending, i, i+1)
+		}
+		c.mu.Unlock()
 		return nil, ctx.Err()
 	}
 }

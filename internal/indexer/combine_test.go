@@ -131,8 +131,19 @@ func TestCombinerCallerGivesUp(t *testing.T) {
 	if _, err := c.Write(ctx, "user", docsOf("y")); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("waiting caller: err = %v, want deadline exceeded", err)
 	}
+	c.mu.Lock()
+	left := len(c.pending)
+	c.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d calls still waiting after their caller gave up", left)
+	}
 	close(g.gate)
 	if err := <-done; err != nil {
 		t.Errorf("first caller: %v", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if fmt.Sprint(g.calls) != "[[x]]" {
+		t.Errorf("calls sent = %v, want only the first caller's [[x]]", g.calls)
 	}
 }
