@@ -1,10 +1,12 @@
 // Package atomicfile replaces a file so that a crash at any point leaves
 // either its old content or the new one, never a mix: the checkpoint and
-// the summary of a run are written this way.
+// the summary of a run and verify's report are written this way.
 package atomicfile
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,7 +22,17 @@ func (e *CreateError) Unwrap() error { return e.Err }
 // Write replaces path with data: a temporary file in the same directory,
 // fsync, rename over path, fsync of the directory (which makes the rename
 // durable).
-func Write(path string, data []byte) (err error) {
+func Write(path string, data []byte) error {
+	return WriteFunc(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFunc replaces path with what write writes, as Write does; for
+// content streamed rather than held in memory (write's output is
+// buffered).
+func WriteFunc(path string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -36,7 +48,11 @@ func Write(path string, data []byte) (err error) {
 	if err = f.Chmod(0o644); err != nil {
 		return err
 	}
-	if _, err = f.Write(data); err != nil {
+	bw := bufio.NewWriterSize(f, 64<<10)
+	if err = write(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {

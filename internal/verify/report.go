@@ -1,17 +1,17 @@
 package verify
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/indexsync/indexsync/internal/atomicfile"
 )
 
 // Report is the content of verify_<ms>.json: counts, the complete id lists,
@@ -88,36 +88,11 @@ func NewReport(found *Result, repaired *RepairResult, resync, deleteOrphans bool
 func FileName(ms int64) string { return fmt.Sprintf("verify_%d.json", ms) }
 
 // WriteFile writes the report into dir as verify_<ms>.json, atomically
-// (temporary file, fsync, rename), and returns its path. The id lists are
+// (package atomicfile), and returns its path. The id lists are
 // streamed from their lists, one id a line.
 func (r *Report) WriteFile(dir string, ms int64) (string, error) {
 	path := filepath.Join(dir, FileName(ms))
-	tmp, err := os.CreateTemp(dir, ".verify-*.json.tmp")
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
-	w := bufio.NewWriterSize(tmp, 64<<10)
-	if err := r.encode(w); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFunc(path, r.encode); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return path, nil
