@@ -94,12 +94,8 @@ func armScan(ctx context.Context, o childOptions) (armResult, error) {
 		if err != nil {
 			return armResult{}, err
 		}
-		quoted := make([]string, len(cols))
-		for j, c := range cols {
-			quoted[j] = `"` + strings.ReplaceAll(c, `"`, `""`) + `"`
-		}
 		stmts[i] = fmt.Sprintf(`SELECT token(%s), %s FROM %s.%s WHERE token(%s) > ? AND token(%s) <= ?`,
-			t.Key, strings.Join(quoted, ", "), o.Keyspace, t.Name, t.Key, t.Key)
+			t.Key, cassandra.SelectList(cols), o.Keyspace, t.Name, t.Key, t.Key)
 	}
 	ranges := scanRanges(ctx, sess, o.Workers, o.Ranges)
 
@@ -272,19 +268,14 @@ func dumpDocs(ctx context.Context, o childOptions) (armResult, error) {
 		return armResult{}, err
 	}
 	defer sess.Close()
-	scanners := make([]*cassandra.Scanner, len(userTables))
-	for i, t := range userTables {
-		cols, err := sess.Columns(ctx, o.Keyspace, t.Name)
-		if err != nil {
-			return armResult{}, err
-		}
-		scanners[i] = &cassandra.Scanner{Session: sess, Keyspace: o.Keyspace, Table: t.Name, Key: t.Key, Columns: cols}
-	}
 	names, _, err := source.OrgNames(ctx, sess, o.Keyspace, o.Workers)
 	if err != nil {
 		return armResult{}, err
 	}
-	src := source.Users{Users: scanners[0], Memberships: scanners[1], Roles: scanners[2], OrgNames: names}
+	src, err := source.NewUsers(ctx, sess, o.Keyspace, names)
+	if err != nil {
+		return armResult{}, err
+	}
 
 	tmp := o.Docs + ".tmp"
 	f, err := os.Create(tmp)

@@ -306,9 +306,9 @@ func (rep *report) print(w io.Writer) {
 				thousands(n), 1/(1/a+1/bb), v)
 		}
 	}
-	if c.Pin {
-		fmt.Fprintf(w, "BENCH_PIN: the search engine ran on CPUs %v, Cassandra, indexsync and the arms on CPUs %v (two machines in miniature)\n",
-			rep.Machine["pinned"].(map[string]string)["searchEngine"], rep.Machine["pinned"].(map[string]string)["rest"])
+	if pinned, ok := rep.Machine["pinned"].(map[string]string); ok {
+		fmt.Fprintf(w, "BENCH_PIN: the search engine ran on CPUs %s, Cassandra, indexsync and the arms on CPUs %s (two machines in miniature)\n",
+			pinned["searchEngine"], pinned["rest"])
 	}
 	for _, d := range rep.DocChecks {
 		fmt.Fprintf(w, "documents, %s users: %d of %d sampled byte-identical between T's index and A's input\n", thousands(d.Users), d.Identical, d.Checked)

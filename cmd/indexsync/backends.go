@@ -95,19 +95,18 @@ func parseShard(s string) (i, n int, err error) {
 	return i, n, nil
 }
 
-// requireIndex makes sure index (an index or an alias) exists before
-// anything is written to it: the engine would otherwise create an index of
-// that name with guessed mappings, and the real alias could never be made.
-func requireIndex(ctx context.Context, c *search.Client, index, flag string) error {
-	ok, err := c.IndexExists(ctx, index)
+// requireIndex makes sure the index or alias of an object type's documents
+// exists before anything is written to it: the engine would otherwise create
+// an index of that name with guessed mappings, and the real alias could never
+// be made. It returns the name and the flag that sets it.
+func requireIndex(ctx context.Context, c *search.Client, s *config.Search, objectType string) (name, flag string, err error) {
+	name, flag = s.Index(objectType)
+	ok, err := c.IndexExists(ctx, name)
 	if err != nil {
-		return err
+		return name, flag, err
 	}
 	if !ok {
-		return config.Usagef("the search engine has no index or alias %s (check %s, or create it with `indexsync schema`)", index, flag)
+		return name, flag, config.Usagef("the search engine has no index or alias %s (check %s, or create it with `indexsync schema`)", name, flag)
 	}
-	return nil
+	return name, flag, nil
 }
-
-// flagOf returns the flag of a config.Search.Index answer.
-func flagOf(_, flag string) string { return flag }

@@ -438,7 +438,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 			rebuild = &rb
 			index = rb.Index
 			log.Info("rebuilding into a fresh index; the alias moves when it is complete", "alias", rb.Alias, "index", rb.Index, "old", rb.Old)
-		} else if err := requireIndex(ctx, client, index, flagOf(o.Search.Index(o.ObjectType))); err != nil {
+		} else if _, _, err := requireIndex(ctx, client, &o.Search, o.ObjectType); err != nil {
 			return err
 		}
 		log.Info("search engine", "engine", info.String(), "index", index)
@@ -674,60 +674,35 @@ func titleCase(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// narrowPage is the page size for the narrow child tables of a user.
-const narrowPage = 5000
-
 // rangeSource picks what a range scan yields: ids for the API, documents
 // (joined from the user tables) for the search engine.
 func (o *runOptions) rangeSource(ctx context.Context, sess *cassandra.Session, table, key string, conc int, log interface{ Info(string, ...any) }) (syncjob.Source, error) {
-	scanner := func(t, k string) (*cassandra.Scanner, error) {
-		cols, err := sess.Columns(ctx, o.Cassandra.Keyspace, t)
-		if err != nil {
-			return nil, err
-		}
-		return &cassandra.Scanner{Session: sess, Keyspace: o.Cassandra.Keyspace, Table: t, Key: k, Columns: cols}, nil
+	ks := o.Cassandra.Keyspace
+	cols, err := sess.Columns(ctx, ks, table) // also: a clear error for a missing table
+	if err != nil {
+		return nil, err
 	}
-	if o.Target == "api" {
-		if _, err := sess.Columns(ctx, o.Cassandra.Keyspace, table); err != nil {
-			return nil, err
-		}
-		return source.Keys{Scanner: &cassandra.Scanner{Session: sess, Keyspace: o.Cassandra.Keyspace, Table: table, Key: key}}, nil
-	}
-	switch o.ObjectType {
-	case store.Organisation, store.Location:
-		sc, err := scanner(table, key)
-		if err != nil {
-			return nil, err
-		}
+	switch {
+	case o.Target == "api":
+		return source.Keys{Scanner: &cassandra.Scanner{Session: sess, Keyspace: ks, Table: table, Key: key}}, nil
+	case o.ObjectType == store.Organisation, o.ObjectType == store.Location:
 		build := sunbird.BuildOrganisation
 		if o.ObjectType == store.Location {
 			build = sunbird.BuildLocation
 		}
-		return source.Rows{Scanner: sc, Build: build}, nil
+		return source.Rows{Scanner: &cassandra.Scanner{Session: sess, Keyspace: ks, Table: table, Key: key, Columns: cols}, Build: build}, nil
 	}
-	users, err := scanner("user", "id")
+	users, err := source.NewUsers(ctx, sess, ks, nil)
 	if err != nil {
 		return nil, err
 	}
-	mems, err := scanner("user_organisation", "userid")
-	if err != nil {
-		return nil, err
-	}
-	roles, err := scanner("user_roles", "userid")
-	if err != nil {
-		return nil, err
-	}
-	// user_organisation and user_roles rows are narrow (a few hundred
-	// bytes) and a user has several: larger pages keep them from needing
-	// more round trips than the user rows they join (+7 % docs/s in make
-	// bench), at a few MiB per page.
-	mems.PageSize, roles.PageSize = narrowPage, narrowPage
-	names, n, err := source.OrgNames(ctx, sess, o.Cassandra.Keyspace, conc)
+	names, n, err := source.OrgNames(ctx, sess, ks, conc)
 	if err != nil {
 		return nil, err
 	}
 	log.Info("organisation names loaded", "organisations", n)
-	return source.Users{Users: users, Memberships: mems, Roles: roles, OrgNames: names}, nil
+	users.OrgNames = names
+	return users, nil
 }
 
 // countTotal counts what a range run will cover: exactly (count(*) per

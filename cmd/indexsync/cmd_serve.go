@@ -132,10 +132,8 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, ix := range []struct{ name, flag string }{
-		{o.Search.UserIndex, "--user-index"}, {o.Search.OrgIndex, "--org-index"}, {o.Search.LocationIndex, "--location-index"},
-	} {
-		if err := requireIndex(ctx, client, ix.name, ix.flag); err != nil {
+	for _, objectType := range []string{store.User, store.Organisation, store.Location} {
+		if _, _, err := requireIndex(ctx, client, &o.Search, objectType); err != nil {
 			return err
 		}
 	}

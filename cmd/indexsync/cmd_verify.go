@@ -114,21 +114,10 @@ func (o *verifyOptions) finalize() error {
 	return config.Join(errs...)
 }
 
-func (o *verifyOptions) index() string {
-	name, _ := o.Search.Index(o.ObjectType)
-	return name
-}
-
-func (o *verifyOptions) indexFlag() string {
-	_, flag := o.Search.Index(o.ObjectType)
-	return flag
-}
-
 func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	log := g.logger.With("component", "verify")
 	started := time.Now()
 	runMS := started.UnixMilli()
-	index := o.index()
 
 	// Connections: failures here are exit 3.
 	sess, err := connectCassandra(ctx, o.Cassandra, true)
@@ -140,7 +129,8 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkVerifyIndex(ctx, client, index, o.indexFlag()); err != nil {
+	index, err := checkVerifyIndex(ctx, client, &o.Search, o.ObjectType)
+	if err != nil {
 		return err
 	}
 	log.Info("search engine", "engine", info.String(), "index", index)
@@ -308,16 +298,17 @@ func connectVerifySearch(ctx context.Context, s config.Search, retries int) (*se
 
 // checkVerifyIndex makes sure the index exists and is a single index: _mget
 // through an alias over several indices fails.
-func checkVerifyIndex(ctx context.Context, c *search.Client, index, flag string) error {
-	if err := requireIndex(ctx, c, index, flag); err != nil {
-		return err
+func checkVerifyIndex(ctx context.Context, c *search.Client, s *config.Search, objectType string) (string, error) {
+	index, flag, err := requireIndex(ctx, c, s, objectType)
+	if err != nil {
+		return index, err
 	}
 	indices, err := c.GetAlias(ctx, index)
 	if err != nil {
-		return err
+		return index, err
 	}
 	if len(indices) > 1 {
-		return config.Usagef("alias %s points to %d indices (%s); verify needs one: give one index with %s", index, len(indices), strings.Join(indices, ", "), flag)
+		return index, config.Usagef("alias %s points to %d indices (%s); verify needs one: give one index with %s", index, len(indices), strings.Join(indices, ", "), flag)
 	}
-	return nil
+	return index, nil
 }

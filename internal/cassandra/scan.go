@@ -63,12 +63,18 @@ func (s *Session) Columns(ctx context.Context, keyspace, table string) ([]string
 }
 
 func (sc *Scanner) query(cols []string) string {
+	return fmt.Sprintf(`SELECT token(%s), %s FROM %s.%s WHERE token(%s) > ? AND token(%s) <= ?`,
+		sc.Key, SelectList(cols), sc.Keyspace, sc.Table, sc.Key, sc.Key)
+}
+
+// SelectList returns cols quoted for a SELECT ("a", "b"), so column names
+// keep their case and reserved words stay names.
+func SelectList(cols []string) string {
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
 		quoted[i] = `"` + strings.ReplaceAll(c, `"`, `""`) + `"`
 	}
-	return fmt.Sprintf(`SELECT token(%s), %s FROM %s.%s WHERE token(%s) > ? AND token(%s) <= ?`,
-		sc.Key, strings.Join(quoted, ", "), sc.Keyspace, sc.Table, sc.Key, sc.Key)
+	return strings.Join(quoted, ", ")
 }
 
 // Scan calls fn for each row whose partition token is in r, in token order.

@@ -117,11 +117,7 @@ func (st *Store) selectIn(ctx context.Context, table, key string) (string, error
 	if err != nil {
 		return "", err
 	}
-	quoted := make([]string, len(cols))
-	for i, c := range cols {
-		quoted[i] = `"` + c + `"`
-	}
-	s := fmt.Sprintf("SELECT %s FROM %s.%s WHERE %s IN ?", strings.Join(quoted, ", "), st.keyspace, table, key)
+	s := fmt.Sprintf("SELECT %s FROM %s.%s WHERE %s IN ?", cassandra.SelectList(cols), st.keyspace, table, key)
 	st.stmts[table] = s
 	return s, nil
 }
