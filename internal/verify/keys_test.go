@@ -46,7 +46,7 @@ func BenchmarkExistence(b *testing.B) {
 	}
 	// index ids come in no token order: shuffle the scan's order away
 	for i := range ids {
-		j := int(Token(ids[i])&0x7fffffff) % len(ids)
+		j := int(cassandra.Token(ids[i])&0x7fffffff) % len(ids)
 		ids[i], ids[j] = ids[j], ids[i]
 	}
 	keys := &CassandraKeys{Session: sess, Keyspace: ks, Table: "user", Key: "id"}

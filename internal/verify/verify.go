@@ -42,6 +42,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/checkpoint"
 	"github.com/indexsync/indexsync/internal/search"
 	"github.com/indexsync/indexsync/internal/sunbird"
@@ -303,7 +304,7 @@ func (c *comparer) fileIndexIDs(ctx context.Context) (*groupFiles, error) {
 	err = c.cfg.Search.ScanIDs(ctx, c.cfg.Index, opts, func(p search.ScanPage) error {
 		c.indexDocs.Store(p.Total)
 		for _, id := range p.IDs {
-			g := c.group(Token(id))
+			g := c.group(cassandra.Token(id))
 			if g < 0 {
 				continue
 			}

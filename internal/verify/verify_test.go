@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/checkpoint"
 	"github.com/indexsync/indexsync/internal/search"
 	"github.com/indexsync/indexsync/internal/store"
@@ -34,18 +35,18 @@ func (db *fakeDB) Items(ctx context.Context, u checkpoint.Unit, after int64, fn 
 	db.mu.Lock()
 	var ids []string
 	for id := range db.docs {
-		if t := Token(id); t > after && t <= u.End {
+		if t := cassandra.Token(id); t > after && t <= u.End {
 			ids = append(ids, id)
 		}
 	}
 	db.mu.Unlock()
-	sort.Slice(ids, func(i, j int) bool { return Token(ids[i]) < Token(ids[j]) })
+	sort.Slice(ids, func(i, j int) bool { return cassandra.Token(ids[i]) < cassandra.Token(ids[j]) })
 	for _, id := range ids {
 		b, err := db.docs[id].Encode()
 		if err != nil {
 			return err
 		}
-		if err := fn(syncjob.Item{ID: id, Seq: Token(id), Doc: b}); err != nil {
+		if err := fn(syncjob.Item{ID: id, Seq: cassandra.Token(id), Doc: b}); err != nil {
 			return err
 		}
 	}
@@ -271,7 +272,7 @@ func TestCompareShard(t *testing.T) {
 	var wantOrphans []string
 	var inShard int64
 	for id := range ix.docs {
-		if Token(id) > cfg.Units[0].Start {
+		if cassandra.Token(id) > cfg.Units[0].Start {
 			inShard++
 			if strings.HasPrefix(id, "ghost") {
 				wantOrphans = append(wantOrphans, id)

@@ -1,4 +1,4 @@
-package verify
+package cassandra
 
 import (
 	"encoding/binary"

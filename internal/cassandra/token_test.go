@@ -1,4 +1,4 @@
-package verify
+package cassandra_test
 
 import (
 	"context"
@@ -33,7 +33,7 @@ var knownTokens = map[string]int64{
 
 func TestTokenKnown(t *testing.T) {
 	for k, want := range knownTokens {
-		if got := Token(k); got != want {
+		if got := cassandra.Token(k); got != want {
 			t.Errorf("Token(%q) = %d, want %d", k, got, want)
 		}
 	}
@@ -71,7 +71,7 @@ func TestTokenMatchesCassandra(t *testing.T) {
 	)
 	for iter.Scan(&tok, &id) {
 		n++
-		if got := Token(id); got != tok {
+		if got := cassandra.Token(id); got != tok {
 			t.Errorf("Token(%q) = %d, Cassandra says %d", id, got, tok)
 		}
 	}
