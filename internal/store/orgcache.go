@@ -36,10 +36,13 @@ func NewOrgCache(ttl time.Duration, read func(ctx context.Context, ids []string)
 func (c *OrgCache) Names(ctx context.Context, ids []string) (sunbird.OrgNames, error) {
 	now := c.now()
 	var need []string
-	seen := map[string]bool{}
+	var seen map[string]bool // made on the first miss: most calls have none
 	c.mu.RLock()
 	for _, id := range ids {
 		if e, ok := c.m[id]; (!ok || now.After(e.expires)) && !seen[id] {
+			if seen == nil {
+				seen = map[string]bool{}
+			}
 			seen[id] = true
 			need = append(need, id)
 		}
