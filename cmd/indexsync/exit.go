@@ -34,6 +34,7 @@ func exitCode(ctx context.Context, err error) int {
 		usage *config.UsageError
 		cass  *cassandra.ConnectError
 		unr   *unreachableError
+		fatal *fatalError
 	)
 	switch {
 	case err == nil:
@@ -42,6 +43,10 @@ func exitCode(ctx context.Context, err error) int {
 		return exitSomeFailed
 	case errors.As(err, &usage):
 		return exitUsage
+	case errors.As(err, &fatal):
+		// a stop mid-run, whatever it wraps: a connection lost after the
+		// start is not "cannot connect"
+		return exitFatal
 	case errors.As(err, &cass), errors.As(err, &unr), isSearchConnectError(err):
 		return exitUnreachable
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
