@@ -36,6 +36,19 @@ step "Direct sync: indexsync run --target search (rebuilds into a fresh index, s
 "$BIN" run --target search --object-type location --state-dir "$STATE/search-loc" --progress never >/dev/null 2>&1
 echo "  user_alias $(count user_alias), org_alias $(count org_alias), location $(count location) documents"
 
+step "Sunbird's own searches on the indexes (they filter and sort on <field>.raw only)"
+hits() { curl -fsS -H 'Content-Type: application/json' "$INDEXSYNC_SEARCH_URL/$1/_count" -d "$2" | sed -E 's/.*"count":([0-9]+).*/\1/'; }
+echo "  users with status.raw = 1:                     $(hits user_alias '{"query":{"bool":{"filter":[{"term":{"status.raw":1}}]}}}')"
+echo "  users with roles.role.raw = public:            $(hits user_alias '{"query":{"bool":{"filter":[{"term":{"roles.role.raw":"public"}}]}}}')"
+echo "  tenants by channel.raw + isTenant.raw:         $(hits org_alias '{"query":{"bool":{"filter":[{"term":{"channel.raw":"channel_0"}},{"term":{"isTenant.raw":true}}]}}}')"
+echo "  districts by type.raw, sorted by name.raw:     $(curl -fsS -H 'Content-Type: application/json' "$INDEXSYNC_SEARCH_URL/location/_search?filter_path=hits.hits._source.name" \
+  -d '{"size":3,"query":{"bool":{"filter":[{"term":{"type.raw":"district"}}]}},"sort":[{"name.raw":"asc"}]}' | grep -o '"name":"[^"]*"' | cut -d'"' -f4 | paste -sd, -), …"
+echo "  an organisation document as Sunbird writes it (organisationSubType, isSchool/isBoard from orgTypeConfig, the null defaults):"
+curl -fsS -H 'Content-Type: application/json' "$INDEXSYNC_SEARCH_URL/org_alias/_search?size=1" \
+  -d '{"query":{"bool":{"filter":[{"term":{"organisationType.raw":2}}]}}}' |
+  python3 -c 'import json,sys; d=json.load(sys.stdin)["hits"]["hits"][0]["_source"]; d.pop("keys",None); print(json.dumps(d,sort_keys=True,ensure_ascii=False))' |
+  fold -s -w 100 | sed 's/^/    /'
+
 step "The Sync API: indexsync serve on 127.0.0.1:$PORT, and the old job's command line (UserSync_run.sh)"
 KEY=demo-key-$RANDOM$RANDOM
 INDEXSYNC_API_KEYS=$KEY "$BIN" serve --listen "127.0.0.1:$PORT" --state-dir "$STATE/api" --log-format json >"$STATE/api/serve.log" 2>&1 &

@@ -57,6 +57,9 @@ type runOptions struct {
 	Resume        bool
 	Shard         string
 	Rebuild       bool
+	Mapping       string
+	IndexShards   int
+	IndexReplicas int
 	DeleteOld     bool
 	DryRun        bool
 	Retries       int
@@ -113,6 +116,9 @@ sunbird_user_sync_sleep_time and sunbird_cassandra_keyspace.`,
 	fs.BoolVar(&o.Resume, "resume", false, "continue the interrupted run in --state-dir")
 	fs.StringVar(&o.Shard, "shard", "", "I/N: only the I-th (0-based) of N slices of the token ring")
 	fs.BoolVar(&o.Rebuild, "rebuild", false, "search target: load a fresh index and swap the alias when done")
+	fs.StringVar(&o.Mapping, "mapping", "", "with --rebuild: the new index's mappings and settings: empty copies the index behind the alias (ours when there is none), builtin uses ours, or a file with a create-index body")
+	fs.IntVar(&o.IndexShards, "index-shards", -1, "with --rebuild: primary shards of the new index (-1: those of the index it replaces)")
+	fs.IntVar(&o.IndexReplicas, "index-replicas", -1, "with --rebuild: replicas of the new index once loaded (-1: those of the index it replaces)")
 	fs.BoolVar(&o.DeleteOld, "delete-old", false, "with --rebuild: delete the previous index after the swap")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "scan and count, build documents or request bodies, send nothing")
 	fs.IntVar(&o.Retries, "retries", 5, "retries per call or bulk item, with exponential backoff and jitter")
@@ -253,6 +259,20 @@ func (o *runOptions) finalize(cmd *cobra.Command) error {
 	}
 	if o.DeleteOld && !o.Rebuild {
 		errs = append(errs, errors.New("--delete-old only goes with --rebuild"))
+	}
+	if !o.Rebuild && (o.Mapping != "" || o.IndexShards != -1 || o.IndexReplicas != -1) {
+		errs = append(errs, errors.New("--mapping, --index-shards and --index-replicas only go with --rebuild"))
+	}
+	if o.IndexShards == 0 || o.IndexShards < -1 || o.IndexShards > 1024 {
+		errs = append(errs, fmt.Errorf("--index-shards %d: give 1 to 1024 (-1: those of the index it replaces)", o.IndexShards))
+	}
+	if o.IndexReplicas < -1 || o.IndexReplicas > 64 {
+		errs = append(errs, fmt.Errorf("--index-replicas %d: give 0 to 64 (-1: those of the index it replaces)", o.IndexReplicas))
+	}
+	if o.Mapping != "" && o.Mapping != schema.MappingBuiltin {
+		if _, err := os.Stat(o.Mapping); err != nil {
+			errs = append(errs, fmt.Errorf("--mapping: %w (give a file with a create-index body, or builtin)", err))
+		}
 	}
 	if o.IDsFile != "" && o.Rebuild {
 		errs = append(errs, errors.New("--rebuild rewrites the whole index: it cannot take --ids-file"))
@@ -437,7 +457,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 			}
 			rebuild = &rb
 			index = rb.Index
-			log.Info("rebuilding into a fresh index; the alias moves when it is complete", "alias", rb.Alias, "index", rb.Index, "old", rb.Old)
+			log.Info("rebuilding into a fresh index; the alias moves when it is complete", "alias", rb.Alias, "index", rb.Index, "old", rb.Old, "definition", rb.Definition)
 		} else if _, _, err := requireIndex(ctx, client, &o.Search, o.ObjectType); err != nil {
 			return err
 		}
@@ -597,11 +617,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 			} else if err := rebuild.Finish(ctx, searchClient, o.DeleteOld); err != nil {
 				return &fatalError{err: fmt.Errorf("rebuild loaded %s but could not switch the alias: %w", rebuild.Index, err)}
 			} else {
-				fmt.Fprintf(g.stdout, "Alias %s now points to %s (was %v)", rebuild.Alias, rebuild.Index, rebuild.Old)
-				if o.DeleteOld && len(rebuild.Old) > 0 {
-					fmt.Fprint(g.stdout, "; old index deleted")
-				}
-				fmt.Fprintln(g.stdout)
+				fmt.Fprintln(g.stdout, rebuild.SwapSummary(o.DeleteOld))
 			}
 		}
 	}
@@ -651,7 +667,7 @@ func (o *runOptions) startRebuild(ctx context.Context, client *search.Client, re
 		return rb, nil
 	}
 	ix, _ := schema.IndexFor(o.ObjectType)
-	rb, err := schema.StartRebuild(ctx, client, ix, o.searchIndex(), time.Now())
+	rb, err := schema.StartRebuild(ctx, client, ix, o.searchIndex(), schema.RebuildOptions{Mapping: o.Mapping, Shards: o.IndexShards, Replicas: o.IndexReplicas}, time.Now())
 	if err != nil {
 		return rb, err
 	}
@@ -686,9 +702,14 @@ func (o *runOptions) rangeSource(ctx context.Context, sess *cassandra.Session, t
 	case o.Target == "api":
 		return source.Keys{Scanner: &cassandra.Scanner{Session: sess, Keyspace: ks, Table: table, Key: key}}, nil
 	case o.ObjectType == store.Organisation, o.ObjectType == store.Location:
-		build := sunbird.BuildOrganisation
-		if o.ObjectType == store.Location {
-			build = sunbird.BuildLocation
+		build := sunbird.BuildLocation
+		if o.ObjectType == store.Organisation {
+			types, from, err := store.LoadOrgTypes(ctx, sess, ks)
+			if err != nil {
+				return nil, err
+			}
+			log.Info("organisation types", "from", from, "types", len(types))
+			build = func(r sunbird.Row) sunbird.Document { return sunbird.BuildOrganisation(r, types) }
 		}
 		return source.Rows{Scanner: &cassandra.Scanner{Session: sess, Keyspace: ks, Table: table, Key: key, Columns: cols}, Build: build}, nil
 	}

@@ -22,8 +22,10 @@ type serveOptions struct {
 	Cassandra       config.Cassandra
 	Search          config.Search
 	Listen          string
+	Auth            string
 	APIKeys         []secret.String
 	APIKeysFile     string
+	JWTFile         string
 	InsecureNoAuth  bool
 	MaxBody         int64
 	MaxIDs          int
@@ -38,6 +40,8 @@ type serveOptions struct {
 	OrgCacheTTL     time.Duration
 	ReadBatch       int
 	ReadConcurrency int
+
+	jwtCreds []syncapi.JWTCredential
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -52,7 +56,8 @@ operationType "sync" the call waits and reports each id in esSyncResponse.
 GET /health checks Cassandra and the search engine; GET /metrics is for
 Prometheus. SIGTERM stops accepting calls and drains the queue.`,
 		Example: `  INDEXSYNC_API_KEYS=$(cat key.txt) indexsync serve --listen :9000
-  indexsync serve --insecure-no-auth --listen 127.0.0.1:9000   # local use only`,
+  indexsync serve --auth none --listen 10.0.3.7:9000          # behind the gateway, as Sunbird's own
+  indexsync serve --auth jwt --jwt-credentials-file consumers.json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.finalize(); err != nil {
 				return err
@@ -64,12 +69,14 @@ Prometheus. SIGTERM stops accepting calls and drains the queue.`,
 	o.Cassandra.AddFlags(fs)
 	o.Search.AddFlags(fs)
 	fs.StringVar(&o.Listen, "listen", ":9000", "address to listen on")
-	fs.Var(config.SecretList{L: &o.APIKeys}, "api-keys", "accepted API keys, comma-separated (prefer INDEXSYNC_API_KEYS or --api-keys-file)")
-	fs.StringVar(&o.APIKeysFile, "api-keys-file", "", "file of accepted API keys, one a line")
-	fs.BoolVar(&o.InsecureNoAuth, "insecure-no-auth", false, "accept calls without an API key (local use only)")
-	o.MaxBody = 1 << 20
-	fs.Var(config.ByteSize{N: &o.MaxBody}, "max-body", "largest request body accepted (413 above)")
-	fs.IntVar(&o.MaxIDs, "max-ids", 10000, "most ids accepted in one call (400 above)")
+	fs.StringVar(&o.Auth, "auth", string(syncapi.AuthKeys), "how callers are checked: keys (a bearer key of --api-keys), none (a service behind the gateway on an internal address, as Sunbird's own), or jwt (the gateway consumers' JWTs, --jwt-credentials-file)")
+	fs.Var(config.SecretList{L: &o.APIKeys}, "api-keys", "--auth keys: accepted API keys, comma-separated (prefer INDEXSYNC_API_KEYS or --api-keys-file)")
+	fs.StringVar(&o.APIKeysFile, "api-keys-file", "", "--auth keys: file of accepted API keys, one a line")
+	fs.StringVar(&o.JWTFile, "jwt-credentials-file", "", `--auth jwt: JSON file of the consumers' JWT credentials: [{"key","algorithm":"HS256"|"RS256","secret"|"rsa_public_key"}], or the gateway's {"data":[…]} export`)
+	fs.BoolVar(&o.InsecureNoAuth, "insecure-no-auth", false, "the old name of --auth none")
+	o.MaxBody = syncapi.DefaultMaxBody
+	fs.Var(config.ByteSize{N: &o.MaxBody}, "max-body", "largest request body accepted (413 above); Sunbird's service takes 50 MB, its gateway route 1 MB")
+	fs.IntVar(&o.MaxIDs, "max-ids", 0, "most ids accepted in one call (400 above); 0: no limit, as Sunbird's service")
 	fs.DurationVar(&o.SyncTimeout, "sync-timeout", 30*time.Second, `how long an operationType "sync" call may take`)
 	fs.IntVar(&o.QueueSize, "queue-size", 100000, "ids the background queue holds (503 when full)")
 	fs.IntVar(&o.Workers, "workers", 4, "background indexing workers")
@@ -94,13 +101,42 @@ func (o *serveOptions) finalize() error {
 		}
 		o.APIKeys = append(o.APIKeys, keys...)
 	}
-	if len(o.APIKeys) == 0 && !o.InsecureNoAuth {
-		errs = append(errs, fmt.Errorf("no API key configured: set INDEXSYNC_API_KEYS or --api-keys-file (or --insecure-no-auth for local use)"))
+	mode, err := syncapi.ParseAuthMode(o.Auth)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if o.InsecureNoAuth {
+		if mode != syncapi.AuthKeys && mode != syncapi.AuthNone {
+			errs = append(errs, fmt.Errorf("--insecure-no-auth is the old name of --auth none: it cannot go with --auth %s", o.Auth))
+		}
+		mode = syncapi.AuthNone
+	}
+	o.Auth = string(mode)
+	switch mode {
+	case syncapi.AuthKeys:
+		if len(o.APIKeys) == 0 {
+			errs = append(errs, fmt.Errorf("no API key configured: set INDEXSYNC_API_KEYS or --api-keys-file, or choose --auth none (behind the gateway) or --auth jwt"))
+		}
+	case syncapi.AuthJWT:
+		if o.JWTFile == "" {
+			errs = append(errs, fmt.Errorf("--auth jwt needs --jwt-credentials-file (the consumers' JWT credentials)"))
+		} else if o.jwtCreds, err = syncapi.LoadJWTCredentials(o.JWTFile); err != nil {
+			errs = append(errs, fmt.Errorf("--jwt-credentials-file: %w", err))
+		}
+	}
+	if mode != syncapi.AuthKeys && len(o.APIKeys) > 0 {
+		errs = append(errs, fmt.Errorf("--api-keys / --api-keys-file only go with --auth keys"))
+	}
+	if mode != syncapi.AuthJWT && o.JWTFile != "" {
+		errs = append(errs, fmt.Errorf("--jwt-credentials-file only goes with --auth jwt"))
 	}
 	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: want host:port or :port", o.Listen))
 	}
-	for name, v := range map[string]int{"--max-ids": o.MaxIDs, "--queue-size": o.QueueSize, "--workers": o.Workers, "--batch-size": o.BatchSize,
+	if o.MaxIDs < 0 {
+		errs = append(errs, fmt.Errorf("--max-ids %d: give 0 (no limit) or more", o.MaxIDs))
+	}
+	for name, v := range map[string]int{"--queue-size": o.QueueSize, "--workers": o.Workers, "--batch-size": o.BatchSize,
 		"--read-batch": o.ReadBatch, "--read-concurrency": o.ReadConcurrency} {
 		if v < 1 {
 			errs = append(errs, fmt.Errorf("%s %d: give at least 1", name, v))
@@ -149,8 +185,9 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 		MaxBytes: int(o.BulkBytes),
 	}
 	srv, err := syncapi.New(syncapi.Config{
+		Auth:            syncapi.AuthMode(o.Auth),
 		APIKeys:         o.APIKeys,
-		InsecureNoAuth:  o.InsecureNoAuth,
+		JWTCredentials:  o.jwtCreds,
 		MaxBody:         o.MaxBody,
 		MaxIDs:          o.MaxIDs,
 		SyncTimeout:     o.SyncTimeout,
@@ -175,8 +212,13 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 	if err != nil {
 		return &config.UsageError{Err: err}
 	}
-	if o.InsecureNoAuth {
-		log.Warn("--insecure-no-auth: the Sync API accepts calls without a key; use it only on a trusted machine")
+	switch {
+	case o.InsecureNoAuth:
+		log.Warn("--insecure-no-auth is the old name of --auth none: the Sync API accepts calls without a key; listen only on an address the gateway alone reaches")
+	case syncapi.AuthMode(o.Auth) == syncapi.AuthNone:
+		log.Info("--auth none: the Sync API accepts calls without a key, as Sunbird's own service behind its gateway; listen only on an internal address", "listen", o.Listen)
+	case syncapi.AuthMode(o.Auth) == syncapi.AuthJWT:
+		log.Info("--auth jwt: calls need a gateway consumer's JWT", "credentials", len(o.jwtCreds))
 	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {

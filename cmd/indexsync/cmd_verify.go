@@ -129,9 +129,12 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	if err != nil {
 		return err
 	}
-	index, err := checkVerifyIndex(ctx, client, &o.Search, o.ObjectType)
+	index, warning, err := checkVerifyIndex(ctx, client, &o.Search, o.ObjectType)
 	if err != nil {
 		return err
+	}
+	if warning != "" {
+		fmt.Fprintf(g.stderr, "indexsync: warning: %s\n", warning)
 	}
 	log.Info("search engine", "engine", info.String(), "index", index)
 
@@ -209,6 +212,9 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	// The report and the exit code.
 	rep := verify.NewReport(found, repaired, o.Repair, o.DeleteOrphans)
 	rep.ObjectType, rep.Keyspace, rep.Index = o.ObjectType, o.Cassandra.Keyspace, index
+	if warning != "" {
+		rep.Warnings = append(rep.Warnings, warning)
+	}
 	if o.shardN > 1 {
 		rep.Shard = o.Shard
 	}
@@ -296,19 +302,31 @@ func connectVerifySearch(ctx context.Context, s config.Search, retries int) (*se
 	return openSearch(ctx, cfg)
 }
 
-// checkVerifyIndex makes sure the index exists and is a single index: _mget
-// through an alias over several indices fails.
-func checkVerifyIndex(ctx context.Context, c *search.Client, s *config.Search, objectType string) (string, error) {
+// checkVerifyIndex makes sure the index exists and returns the one concrete
+// index to compare: _mget through an alias over several indexes fails. An
+// alias on several indexes with a write index is compared through that
+// index, with a warning: Sunbird's searches read every index behind the
+// alias, so the others show their stale copies beside the current ones.
+func checkVerifyIndex(ctx context.Context, c *search.Client, s *config.Search, objectType string) (index, warning string, err error) {
 	index, flag, err := requireIndex(ctx, c, s, objectType)
 	if err != nil {
-		return index, err
+		return index, "", err
 	}
-	indices, err := c.GetAlias(ctx, index)
-	if err != nil {
-		return index, err
+	behind, err := c.AliasIndexes(ctx, index)
+	if err != nil || len(behind) < 2 {
+		return index, "", err
 	}
-	if len(indices) > 1 {
-		return index, config.Usagef("alias %s points to %d indices (%s); verify needs one: give one index with %s", index, len(indices), strings.Join(indices, ", "), flag)
+	names := make([]string, len(behind))
+	write := ""
+	for i, b := range behind {
+		names[i] = b.Name
+		if b.IsWriteIndex {
+			write = b.Name
+		}
 	}
-	return index, nil
+	if write == "" {
+		return index, "", config.Usagef("alias %s points to %d indexes (%s) and none is its write index: every write through it fails, Sunbird's included. Keep one index behind the alias (POST /_aliases with a remove action), or give one index with %s", index, len(behind), strings.Join(names, ", "), flag)
+	}
+	warning = fmt.Sprintf("alias %s points to %d indexes (%s): Sunbird's searches read all of them, writes go to %s (its write index). Comparing %s; remove the others from the alias (POST /_aliases with a remove action)", index, len(behind), strings.Join(names, ", "), write, write)
+	return write, warning, nil
 }

@@ -109,6 +109,12 @@ func TestUsageErrors(t *testing.T) {
 		{"bad search url", []string{"schema", "--search-url", "localhost:9200"}, "is not an http(s) URL"},
 		{"bad consistency", []string{"seed", "--cassandra-consistency", "SOME"}, "is not a consistency level"},
 		{"missing config file", []string{"seed", "--config", "/nonexistent/indexsync.yaml"}, "read config file"},
+		{"unknown auth", []string{"serve", "--auth", "basic"}, `--auth "basic": use keys, none or jwt`},
+		{"jwt without credentials", []string{"serve", "--auth", "jwt"}, "--auth jwt needs --jwt-credentials-file"},
+		{"keys without keys", []string{"serve"}, "no API key configured"},
+		{"old flag with jwt", []string{"serve", "--insecure-no-auth", "--auth", "jwt"}, "--insecure-no-auth is the old name of --auth none"},
+		{"mapping without rebuild", []string{"run", "--target", "search", "--mapping", "builtin"}, "only go with --rebuild"},
+		{"missing mapping file", []string{"run", "--target", "search", "--rebuild", "--mapping", "/nonexistent/m.json"}, "--mapping: stat /nonexistent/m.json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

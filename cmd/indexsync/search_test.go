@@ -95,7 +95,7 @@ func TestSearchModeWritesWhatServeWrites(t *testing.T) {
 	missing := testenv.Name("it_missing")
 	for name, args := range map[string][]string{
 		"run":   searchRunArgs(f, t.TempDir(), "--user-index", missing),
-		"serve": append(append([]string{"serve", "--insecure-no-auth", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, f.CassandraArgs()...), append(f.SearchArgs(), "--org-index", missing)...),
+		"serve": append(append([]string{"serve", "--auth", "none", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, f.CassandraArgs()...), append(f.SearchArgs(), "--org-index", missing)...),
 	} {
 		_, stderr, code := runCmd(t, args...)
 		if code != 2 || !strings.Contains(stderr, "no index or alias "+missing) {

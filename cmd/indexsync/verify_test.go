@@ -405,3 +405,56 @@ func TestVerifyCronJobFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyAliasOnSeveralIndexes: after Sunbird's playbook re-creates an
+// index behind the alias, verify warns, naming the indexes, and compares the
+// write index; without a write index (every write fails) it stops with exit 2.
+func TestVerifyAliasOnSeveralIndexes(t *testing.T) {
+	f := testenv.NewFixture(t, 200, 20, 35)
+	t.Setenv("INDEXSYNC_CASSANDRA_PASSWORD", f.Cass.Password.Reveal())
+	ctx := context.Background()
+	alias, ours := f.Aliases["user"], f.Indices["user"]
+	syncFixture(t, f, "user")
+	extra := testenv.Name("it_recreated")
+	if err := f.Search.CreateIndex(ctx, extra, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Search.DeleteIndex(context.Background(), extra) })
+	if err := f.Search.UpdateAliases(ctx, []search.AliasAction{{Op: search.AliasAdd, Index: extra, Alias: alias}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	args := append(append([]string{"verify", "--state-dir", dir}, f.CassandraArgs()...), f.SearchArgs()...)
+	_, stderr, code := runCmd(t, args...)
+	rep := readVerifyFile(t, dir)
+	if code != exitOK || rep.Index != ours || rep.CassandraDocs != 200 || rep.Remaining != 0 {
+		t.Errorf("exit %d, report index %s, %d docs, %d remaining; want 0, the write index %s, 200, 0", code, rep.Index, rep.CassandraDocs, rep.Remaining, ours)
+	}
+	if !strings.Contains(stderr, "warning: alias "+alias+" points to 2 indexes") || !strings.Contains(stderr, extra) || !strings.Contains(stderr, "writes go to "+ours) {
+		t.Errorf("stderr %q: want a warning naming both indexes and the write index", stderr)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, filepath.Base(mustGlob(t, dir))))
+	if !strings.Contains(string(data), `"warnings"`) {
+		t.Errorf("the report has no warnings: %s", data)
+	}
+
+	// no write index: every write through the alias fails
+	if err := f.Search.UpdateAliases(ctx, []search.AliasAction{
+		{Op: search.AliasRemove, Index: ours, Alias: alias}, {Op: search.AliasAdd, Index: ours, Alias: alias},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = runCmd(t, append(append([]string{"verify", "--state-dir", t.TempDir()}, f.CassandraArgs()...), f.SearchArgs()...)...)
+	if code != exitUsage || !strings.Contains(stderr, "none is its write index") {
+		t.Errorf("no write index: exit %d stderr %q; want 2 saying so", code, stderr)
+	}
+}
+
+func mustGlob(t *testing.T, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "verify_*.json"))
+	if len(files) != 1 {
+		t.Fatalf("reports in %s: %v", dir, files)
+	}
+	return files[0]
+}

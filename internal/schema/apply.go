@@ -45,7 +45,7 @@ func EnsureIndex(ctx context.Context, admin IndexAdmin, ix Index, alias string, 
 	if err := admin.CreateIndex(ctx, name, body); err != nil {
 		return Ensured{}, fmt.Errorf("create index %s: %w", name, err)
 	}
-	if err := admin.UpdateAliases(ctx, []search.AliasAction{{Op: search.AliasAdd, Index: name, Alias: alias}}); err != nil {
+	if err := admin.UpdateAliases(ctx, []search.AliasAction{{Op: search.AliasAdd, Index: name, Alias: alias, WriteIndex: true}}); err != nil {
 		return Ensured{}, fmt.Errorf("point alias %s at %s: %w", alias, name, err)
 	}
 	return Ensured{Alias: alias, Index: name, Created: true}, nil

@@ -122,6 +122,12 @@ var Tables = []struct{ Name, CQL string }{
   parentid text,
   type text
 )`},
+	// Sunbird's settings; the sync reads orgTypeConfig from it.
+	{"system_settings", `CREATE TABLE IF NOT EXISTS %s.system_settings (
+  id text PRIMARY KEY,
+  field text,
+  value text
+)`},
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)

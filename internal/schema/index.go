@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/indexsync/indexsync/internal/search"
 )
 
 //go:embed indexes/*.json
@@ -18,11 +20,12 @@ type Index struct {
 	file       string
 }
 
-// The indexes of SUNBIRD.md §4–5.
+// The indexes of docs/sunbird-indexes.md, with Sunbird's index names as the
+// prefixes of ours (userv3_<ts>, orgv3_<ts>, location_<ts>).
 var (
 	UserIndex         = Index{ObjectType: "user", Prefix: "userv3", file: "indexes/user.json"}
-	OrganisationIndex = Index{ObjectType: "organisation", Prefix: "orgv2", file: "indexes/organisation.json"}
-	LocationIndex     = Index{ObjectType: "location", Prefix: "locationv2", file: "indexes/location.json"}
+	OrganisationIndex = Index{ObjectType: "organisation", Prefix: "orgv3", file: "indexes/organisation.json"}
+	LocationIndex     = Index{ObjectType: "location", Prefix: "location", file: "indexes/location.json"}
 )
 
 // IndexFor returns the index of an object type.
@@ -57,6 +60,15 @@ func (ix Index) Body(shards, replicas int) ([]byte, error) {
 		idx["number_of_replicas"] = replicas
 	}
 	return json.Marshal(body)
+}
+
+// Definition returns the built-in definition, parsed.
+func (ix Index) Definition() (search.IndexDefinition, error) {
+	raw, err := indexFiles.ReadFile(ix.file)
+	if err != nil {
+		return search.IndexDefinition{}, fmt.Errorf("index definition %s: %w", ix.file, err)
+	}
+	return search.ParseIndexDefinition(raw)
 }
 
 // NewName returns a fresh versioned index name, e.g. userv3_20261125t205512123.

@@ -60,6 +60,29 @@ func (c *Client) DeleteIndex(ctx context.Context, name string) error {
 // GetAlias returns the indices alias points to, sorted; none when the alias
 // does not exist.
 func (c *Client) GetAlias(ctx context.Context, alias string) ([]string, error) {
+	ixs, err := c.AliasIndexes(ctx, alias)
+	if err != nil || len(ixs) == 0 {
+		return nil, err
+	}
+	names := make([]string, len(ixs))
+	for i, ix := range ixs {
+		names[i] = ix.Name
+	}
+	return names, nil
+}
+
+// AliasIndex is one index behind an alias.
+type AliasIndex struct {
+	Name string
+	// IsWriteIndex: the alias sends writes to this index (is_write_index).
+	// An alias on one index writes to it even when the flag is unset; an
+	// alias on several indexes without a write index refuses every write.
+	IsWriteIndex bool
+}
+
+// AliasIndexes returns the indexes behind alias, sorted by name; none when
+// the alias does not exist.
+func (c *Client) AliasIndexes(ctx context.Context, alias string) ([]AliasIndex, error) {
 	r := &request{op: "get_alias", method: http.MethodGet, path: "/_alias/" + url.PathEscape(alias), idempotent: true}
 	res, err := c.do(ctx, r, nil)
 	if errors.Is(err, ErrNotFound) {
@@ -68,16 +91,21 @@ func (c *Client) GetAlias(ctx context.Context, alias string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get alias %s: %w", alias, err)
 	}
-	var m map[string]json.RawMessage // index → {"aliases":{…}}
+	var m map[string]struct {
+		Aliases map[string]struct {
+			IsWriteIndex *bool `json:"is_write_index"`
+		} `json:"aliases"`
+	}
 	if err := c.decode(r, res, &m); err != nil {
 		return nil, fmt.Errorf("get alias %s: %w", alias, err)
 	}
-	indices := make([]string, 0, len(m))
-	for index := range m {
-		indices = append(indices, index)
+	out := make([]AliasIndex, 0, len(m))
+	for index, v := range m {
+		a := v.Aliases[alias]
+		out = append(out, AliasIndex{Name: index, IsWriteIndex: a.IsWriteIndex != nil && *a.IsWriteIndex})
 	}
-	slices.Sort(indices)
-	return indices, nil
+	slices.SortFunc(out, func(a, b AliasIndex) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // AliasOp is an alias action.
@@ -87,33 +115,43 @@ type AliasOp string
 const (
 	AliasAdd    AliasOp = "add"
 	AliasRemove AliasOp = "remove"
+	// AliasRemoveIndex deletes Index in the same atomic call: the way to
+	// replace a concrete index by an alias of the same name.
+	AliasRemoveIndex AliasOp = "remove_index"
 )
 
-// AliasAction adds or removes Alias on Index.
+// AliasAction adds or removes Alias on Index, or removes Index.
 type AliasAction struct {
 	Op    AliasOp
 	Index string
-	Alias string
+	Alias string // not with AliasRemoveIndex
+	// WriteIndex, with AliasAdd, marks Index as the alias's write index
+	// (is_write_index, Elasticsearch 6.4+ and OpenSearch), so an index added
+	// to the alias later cannot make every write fail.
+	WriteIndex bool
 }
 
 // UpdateAliases applies all actions in one atomic _aliases call: readers see
 // the alias before or after, never in between.
 func (c *Client) UpdateAliases(ctx context.Context, actions []AliasAction) error {
 	type target struct {
-		Index string `json:"index"`
-		Alias string `json:"alias"`
+		Index        string `json:"index"`
+		Alias        string `json:"alias,omitempty"`
+		IsWriteIndex bool   `json:"is_write_index,omitempty"`
 	}
 	body := struct {
 		Actions []map[AliasOp]target `json:"actions"`
 	}{}
 	for _, a := range actions {
-		if a.Op != AliasAdd && a.Op != AliasRemove {
+		switch {
+		case a.Op != AliasAdd && a.Op != AliasRemove && a.Op != AliasRemoveIndex:
 			return fmt.Errorf("update aliases: unknown action %q", a.Op)
+		case a.Index == "" || (a.Alias == "") != (a.Op == AliasRemoveIndex):
+			return fmt.Errorf("update aliases: %s needs an index and an alias (remove_index: an index only)", a.Op)
+		case a.WriteIndex && a.Op != AliasAdd:
+			return fmt.Errorf("update aliases: only add can mark a write index")
 		}
-		if a.Index == "" || a.Alias == "" {
-			return fmt.Errorf("update aliases: %s needs an index and an alias", a.Op)
-		}
-		body.Actions = append(body.Actions, map[AliasOp]target{a.Op: {Index: a.Index, Alias: a.Alias}})
+		body.Actions = append(body.Actions, map[AliasOp]target{a.Op: {Index: a.Index, Alias: a.Alias, IsWriteIndex: a.WriteIndex}})
 	}
 	if len(body.Actions) == 0 {
 		return nil

@@ -7,6 +7,7 @@ package search
 //	bulk action lines       "_type":"_doc"    no _type (8.x rejects it)
 //	_mget path              /{i}/_doc/_mget   /{i}/_mget (the typed path is gone in 8.x)
 //	create-index mappings   under "_doc"      typeless
+//	"standard" token filter exists            removed in 7.0: dropped from analyzers
 //	track_total_hits        not sent          true on the scan's search
 //	hits.total              number            {"value":n,"relation":"eq"}
 //	document URL            /{i}/_doc/{id} on every version: in 6.x "_doc" is the
@@ -91,6 +92,10 @@ type dialect struct {
 	// trackTotalHits: the engine accepts track_total_hits and, without it,
 	// may report a lower bound (7+ counts only up to 10,000 by default).
 	trackTotalHits bool
+	// standardFilter: the engine still has the "standard" token filter (a
+	// no-op since 6.0) that Sunbird's cs_search_analyzer lists; 7.0 removed
+	// it, and an analyzer naming it fails the whole create-index call.
+	standardFilter bool
 }
 
 // newDialect decides for a detected engine, or says it is unsupported.
@@ -104,7 +109,7 @@ func newDialect(info Info) (dialect, bool) {
 	case Elasticsearch:
 		switch {
 		case info.Major == 6 && info.Minor >= 8:
-			return dialect{info: info, docType: "_doc"}, true
+			return dialect{info: info, docType: "_doc", standardFilter: true}, true
 		case info.Major == 7 || info.Major == 8:
 			return dialect{info: info, trackTotalHits: true}, true
 		}
@@ -128,10 +133,11 @@ func (d *dialect) mgetPath(index string) string {
 }
 
 // createIndexBody adapts a create-index body to the engine: 6.x wants the
-// mappings under the type name, 7+ wants them typeless. Bodies written either
-// way are accepted, so one mapping file serves every version. A top-level
-// "mappings" with "_doc" as its only key is the typed form: typeless mappings
-// have keys like "properties" and "dynamic", never "_doc".
+// mappings under the type name, 7+ wants them typeless, and 7+ has no
+// "standard" token filter. Bodies written either way are accepted, so one
+// definition serves every version. A top-level "mappings" with "_doc" as its
+// only key is the typed form: typeless mappings have keys like "properties"
+// and "dynamic", never "_doc".
 func (d *dialect) createIndexBody(body []byte) ([]byte, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
@@ -140,26 +146,88 @@ func (d *dialect) createIndexBody(body []byte) ([]byte, error) {
 	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, fmt.Errorf("index definition is not a JSON object: %w", err)
 	}
-	raw, ok := top["mappings"]
-	if !ok || string(raw) == "null" {
+	changed := false
+	if raw, ok := top["mappings"]; ok && string(raw) != "null" {
+		var mappings map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &mappings); err != nil {
+			return nil, fmt.Errorf("index definition: mappings is not a JSON object: %w", err)
+		}
+		typed, isTyped := mappings["_doc"]
+		isTyped = isTyped && len(mappings) == 1
+		switch {
+		case d.docType != "" && !isTyped:
+			top["mappings"], _ = json.Marshal(map[string]json.RawMessage{d.docType: raw})
+			changed = true
+		case d.docType == "" && isTyped:
+			top["mappings"] = typed
+			changed = true
+		}
+	}
+	if raw, ok := top["settings"]; ok && !d.standardFilter {
+		settings, dropped, err := dropStandardFilter(raw)
+		if err != nil {
+			return nil, fmt.Errorf("index definition: %w", err)
+		}
+		if dropped {
+			top["settings"] = settings
+			changed = true
+		}
+	}
+	if !changed {
 		return body, nil
 	}
-	var mappings map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &mappings); err != nil {
-		return nil, fmt.Errorf("index definition: mappings is not a JSON object: %w", err)
-	}
-	typed, isTyped := mappings["_doc"]
-	isTyped = isTyped && len(mappings) == 1
-	switch {
-	case d.docType != "" && !isTyped:
-		raw, _ = json.Marshal(map[string]json.RawMessage{d.docType: raw})
-	case d.docType == "" && isTyped:
-		raw = typed
-	default:
-		return body, nil
-	}
-	top["mappings"] = raw
 	return json.Marshal(top)
+}
+
+// dropStandardFilter removes "standard" from the token filters of every
+// custom analyzer, under settings.analysis or settings.index.analysis.
+func dropStandardFilter(raw json.RawMessage) (json.RawMessage, bool, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var settings map[string]any
+	if err := dec.Decode(&settings); err != nil {
+		return nil, false, fmt.Errorf("settings is not a JSON object: %w", err)
+	}
+	dropped := false
+	for _, analysis := range []any{settings["analysis"], nested(settings["index"], "analysis")} {
+		analyzers, _ := nested(analysis, "analyzer").(map[string]any)
+		for _, a := range analyzers {
+			a, ok := a.(map[string]any)
+			if !ok {
+				continue
+			}
+			switch f := a["filter"].(type) {
+			case string:
+				if f == "standard" {
+					delete(a, "filter")
+					dropped = true
+				}
+			case []any:
+				kept := f[:0:0]
+				for _, name := range f {
+					if name != "standard" {
+						kept = append(kept, name)
+					}
+				}
+				if len(kept) != len(f) {
+					a["filter"] = kept
+					dropped = true
+				}
+			}
+		}
+	}
+	if !dropped {
+		return raw, false, nil
+	}
+	b, err := json.Marshal(settings)
+	return b, true, err
+}
+
+func nested(v any, key string) any {
+	if m, ok := v.(map[string]any); ok {
+		return m[key]
+	}
+	return nil
 }
 
 // scanBody is the first search of ScanIDs: every document in index order

@@ -41,3 +41,6 @@ func (s String) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // MarshalJSON implements json.Marshaler.
 func (s String) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// UnmarshalJSON reads a secret from a JSON string (a credentials file).
+func (s *String) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &s.v) }

@@ -166,7 +166,7 @@ func Organisations(opts Options, locs []Row) []Row {
 			"isrootorg": isRoot, "isssoenabled": chance(r, 0.3), "istenant": isRoot,
 			"keys":                map[string][]string{"signKeys": {fmt.Sprintf("%d", r.IntN(10))}, "encKeys": {fmt.Sprintf("%d", r.IntN(10))}},
 			"locationids":         []string{loc["id"].(string)},
-			"organisationsubtype": nil, "organisationtype": 1 + r.IntN(5), "orglocation": orgloc, "orgname": orgname,
+			"organisationsubtype": orgSubType(r), "organisationtype": orgType(isRoot, r), "orglocation": orgloc, "orgname": orgname,
 			"provider": nil, "rootorgid": root, "slug": fmt.Sprintf("org-%d", j), "status": 1,
 			"updatedby": nil, "updateddate": nil,
 		}
@@ -176,6 +176,43 @@ func Organisations(opts Options, locs []Row) []Row {
 		}
 	}
 	return rows
+}
+
+// OrgTypeConfig is the orgTypeConfig system setting the seed writes:
+// Sunbird's default organisation types.
+const OrgTypeConfig = `{"fields":[{"name":"School","value":2,"displayName":"School","flagNameList":["isSchool"]},` +
+	`{"name":"Board","value":5,"displayName":"Board","flagNameList":["isBoard"]}]}`
+
+// OrgTypeSetting is the system_settings row that holds OrgTypeConfig.
+func OrgTypeSetting() Row {
+	return Row{"id": "orgTypeConfig", "field": "orgTypeConfig", "value": OrgTypeConfig}
+}
+
+// orgType: tenants are boards (5); the others mostly schools (2), some of
+// no configured type (1), some 7, which holds the bits of both types.
+func orgType(isRoot bool, r *rand.Rand) int {
+	x := r.IntN(10)
+	switch {
+	case isRoot:
+		return 5
+	case x < 7:
+		return 2
+	case x < 9:
+		return 1
+	}
+	return 7
+}
+
+// orgSubType: mostly none; some schools are also boards and the other way
+// round.
+func orgSubType(r *rand.Rand) any {
+	switch r.IntN(10) {
+	case 0:
+		return 5
+	case 1:
+		return 2
+	}
+	return nil
 }
 
 // User returns the rows of user i (0 ≤ i < opts.Users). locs must be Locations(opts).

@@ -71,7 +71,9 @@ func (w Writer) Write(ctx context.Context, opts Options) (Counts, error) {
 	memIns := newInsert(w.Keyspace, "user_organisation")
 	roleIns := newInsert(w.Keyspace, "user_roles")
 
-	small := make([]func() error, 0, len(locs)+len(orgs))
+	settingsIns := newInsert(w.Keyspace, "system_settings")
+	small := make([]func() error, 0, len(locs)+len(orgs)+1)
+	small = append(small, func() error { return w.exec(ctx, settingsIns, OrgTypeSetting()) })
 	for _, l := range locs {
 		small = append(small, func() error { return w.exec(ctx, locIns, l) })
 	}

@@ -46,6 +46,11 @@ type Store struct {
 	conc     int
 	batch    int
 	orgs     *OrgCache
+	orgTTL   time.Duration
+
+	typesMu      sync.Mutex
+	types        sunbird.OrgTypes
+	typesExpires time.Time
 
 	stmtMu sync.Mutex
 	stmts  map[string]string // table → SELECT of every column by key
@@ -62,7 +67,7 @@ func New(sess *cassandra.Session, keyspace string, opts Options) *Store {
 	if opts.OrgTTL <= 0 {
 		opts.OrgTTL = 5 * time.Minute
 	}
-	st := &Store{sess: sess, keyspace: keyspace, conc: opts.Concurrency, batch: opts.Batch, stmts: map[string]string{}}
+	st := &Store{sess: sess, keyspace: keyspace, conc: opts.Concurrency, batch: opts.Batch, orgTTL: opts.OrgTTL, stmts: map[string]string{}}
 	st.orgs = NewOrgCache(opts.OrgTTL, st.readOrgNames)
 	return st
 }
@@ -82,7 +87,11 @@ func (st *Store) Documents(ctx context.Context, objectType string, ids []string)
 	case User:
 		return st.users(ctx, ids)
 	case Organisation:
-		return st.single(ctx, "organisation", "id", ids, sunbird.BuildOrganisation)
+		types, err := st.orgTypes(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		return st.single(ctx, "organisation", "id", ids, func(r sunbird.Row) sunbird.Document { return sunbird.BuildOrganisation(r, types) })
 	case Location:
 		return st.single(ctx, "location", "id", ids, sunbird.BuildLocation)
 	}
@@ -237,6 +246,22 @@ func (st *Store) single(ctx context.Context, table, key string, ids []string, bu
 		res.Docs[id] = build(sunbird.Row(rows[0]))
 	}
 	return res, nil
+}
+
+// orgTypes returns the organisation types, read again after OrgTTL like the
+// organisation names: Sunbird's services refresh their copy periodically too.
+func (st *Store) orgTypes(ctx context.Context) (sunbird.OrgTypes, error) {
+	st.typesMu.Lock()
+	defer st.typesMu.Unlock()
+	if st.types != nil && time.Now().Before(st.typesExpires) {
+		return st.types, nil
+	}
+	types, _, err := LoadOrgTypes(ctx, st.sess, st.keyspace)
+	if err != nil {
+		return nil, err
+	}
+	st.types, st.typesExpires = types, time.Now().Add(st.orgTTL)
+	return types, nil
 }
 
 // readOrgNames reads the names of the organisations that exist among ids.

@@ -157,14 +157,36 @@ func BuildUser(u User, orgNames OrgNames) Document {
 	return doc
 }
 
-// BuildOrganisation builds an organisation document (SUNBIRD.md §4).
-func BuildOrganisation(r Row) Document {
-	doc := make(Document, len(r)+2)
+// orgOverlayNull are the organisation fields Sunbird always writes as null
+// (userorg-service Util.getOrgDefaultValue; docs/sunbird.md).
+var orgOverlayNull = [...]string{
+	"dateTime", "preferredLanguage", "approvedBy", "addressId", "approvedDate",
+	"communityId", "isApproved", "locationId", "noOfMembers", "orgCode",
+	"theme", "thumbnail", "isDefault", "parentOrgId", "orgTypeId", "orgType",
+}
+
+// BuildOrganisation builds an organisation document: the row under
+// Sunbird's field names, orgLocation parsed, hashTagId and identifier set to
+// the id, contactDetail removed, Sunbird's null defaults, and the type flags
+// (isSchool, isBoard, …) of types from organisationType and
+// organisationSubType, as OrgTypeValidator.updateOrganisationTypeFlags sets
+// them.
+func BuildOrganisation(r Row, types OrgTypes) Document {
+	doc := make(Document, len(r)+len(orgOverlayNull)+4)
 	copyRow(doc, r, orgCollections)
 	doc["orgLocation"] = parseArray(doc["orgLocation"])
 	doc["hashTagId"] = r["id"]
 	delete(doc, "contactDetail")
 	doc["identifier"] = r["id"]
+	for _, f := range orgOverlayNull {
+		doc[f] = nil
+	}
+	if v := doc["organisationType"]; v != nil {
+		types.flags(doc, v)
+	}
+	if v := doc["organisationSubType"]; v != nil {
+		types.flags(doc, v)
+	}
 	return doc
 }
 

@@ -330,10 +330,11 @@ func TestBuildOrganisation(t *testing.T) {
 		{"orglocation_object", Row{"id": "org-o", "orglocation": `{"id":"loc-state"}`}},
 		{"hashtagid_differs", Row{"id": "org-h", "hashtagid": "something-else", "contactdetail": nil}},
 		{"extra_columns", Row{"id": "org-x", "orgcode": "TN01", "noofmembers": 12, "legacy": nil}},
+		{"overlay", Row{"id": "org-ov", "approvedby": "someone", "isdefault": true, "theme": "dark", "organisationtype": 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGolden(t, "org_"+tt.name, BuildOrganisation(tt.row))
+			checkGolden(t, "org_"+tt.name, BuildOrganisation(tt.row, DefaultOrgTypes))
 		})
 	}
 }

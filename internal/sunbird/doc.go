@@ -32,19 +32,23 @@
 // behaviour is a failure we do not want to copy.
 //
 //   - Field names: Sunbird's whole rename list (cassandratablecolumn.properties)
-//     is used, not only the entries SUNBIRD.md §3 quotes, except that
-//     organisationsubtype stays lower case as §3 says. See names.go.
+//     is used, not only the entries SUNBIRD.md §3 quotes; organisationsubtype
+//     becomes organisationSubType, as in Sunbird since release 4.9. See
+//     names.go.
+//
 //   - Timestamps (tncAcceptedOn, and any other timestamp column): UTC,
 //     millisecond precision, "2006-01-02T15:04:05.000Z". Sunbird hands the
 //     driver's java.util.Date to the Elasticsearch 6.8 high-level client
 //     (ElasticSearchRestHighImpl.save → IndexRequest.source(map)), whose
 //     XContentBuilder prints dates with Joda ISODateTimeFormat.dateTime() in
 //     UTC, i.e. yyyy-MM-dd'T'HH:mm:ss.SSS'Z'.
+//
 //   - Null collections: Cassandra does not tell a null collection from an
 //     empty one and Sunbird's Java driver returns empty ones, so the known
 //     collection columns of §2 become {} or [] when nil, and typed nil slices
 //     and maps of any column become empty. A nil in an unknown column stays
 //     null, because its type is unknown.
+//
 //   - JSON text fields are parsed as exactly one JSON value (trailing text is
 //     invalid). A value of the wrong shape counts as invalid, including the
 //     literal null: profileLocation, profileUserTypes, orgLocation and role
@@ -55,30 +59,43 @@
 //     UserRoleServiceImpl.getUserRoles) falls back the same way on parse
 //     errors, but Jackson turns the text "null" into null and accepts
 //     trailing text; we keep the field's type stable instead.
+//
 //   - profileLocation, profileUserType, profileUserTypes and roles are always
 //     present in a user document, even when the row lacks the column (Sunbird
 //     always puts them). profileDetails is only present when the row has the
 //     column (Sunbird parses it only when non-null; a null stays null).
+//
 //   - allTncAccepted: each value that is not a JSON object becomes {}. Sunbird
 //     (UserTncUtil.convertTncStringToJsonMap) throws, so the whole user fails
 //     to sync; we prefer one empty entry to a user missing from the index.
+//
 //   - stateValidated: flagsValue may be any Go integer type or a decimal
 //     string (Sunbird uses Integer.parseInt(value.toString())); another type
 //     adds no stateValidated.
+//
 //   - organisations: a row whose organisation does not exist gets
 //     "orgName": null, like one whose orgname is null. Sunbird
 //     (UserServiceImpl.getUserOrgDetails) hits a NullPointerException there and
 //     leaves the list half processed; we do not copy that.
+//
 //   - rootOrgName: looked up only when rootOrgId is a non-blank string
 //     (OrgDaoImpl.getOrgById checks StringUtils.isNotBlank); an existing org
 //     with a null orgname gives "rootOrgName": null.
+//
 //   - Order: organisations are sorted by organisationId and roles by role,
 //     which is the clustering order Cassandra returns them in, so callers that
 //     gather rows differently still produce the same bytes.
+//
 //   - identifier is the user row's id value (Sunbird sets it to the requested
 //     id, which is the same string).
 //
-// Sunbird does more to organisation documents than SUNBIRD.md §4 lists
-// (Util.getOrgDefaultValue nulls, OrgTypeValidator.updateOrganisationTypeFlags);
-// the spec is followed and those are not done.
+//   - Organisation type flags: Sunbird's OrgTypeValidator stops at the first
+//     type whose bits are all in the value, in the iteration order of its
+//     ConcurrentHashMap; OrgTypes reproduces that order (orgtypes.go), so an
+//     organisationType that matches several types gets the same flag as in
+//     Sunbird. Flags are only ever set to true; an organisation of no
+//     configured type has no isSchool/isBoard key at all, as in Sunbird.
+//     Without a system_settings table or orgTypeConfig row the default types
+//     apply (School = 2, Board = 5); a row that cannot be parsed sets no
+//     flags, as Sunbird's DataCacheHandler leaves its map empty then.
 package sunbird

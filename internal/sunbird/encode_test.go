@@ -66,7 +66,7 @@ func TestBuildDoesNotModifyInput(t *testing.T) {
 	before.Orgs = []Row{userOrgRow("org-school", false), userOrgRow("org-root", false)}
 	BuildUser(u, lookupOrgs)
 	org := fullOrgRow()
-	BuildOrganisation(org)
+	BuildOrganisation(org, DefaultOrgTypes)
 	if diff := cmp.Diff(before, u); diff != "" {
 		t.Errorf("BuildUser changed its input (-before +after):\n%s", diff)
 	}
@@ -95,12 +95,13 @@ func TestFieldName(t *testing.T) {
 		"isrejected": "isRejected", "orgleftdate": "orgLeftDate", "contactdetail": "contactDetail",
 		"externalid": "externalId", "homeurl": "homeUrl", "imgurl": "imgUrl", "isrootorg": "isRootOrg",
 		"isssoenabled": "isSSOEnabled", "istenant": "isTenant", "organisationtype": "organisationType",
-		"orglocation": "orgLocation", "orgname": "orgName", "parentid": "parentId",
+		"organisationsubtype": "organisationSubType", // since Sunbird 4.9
+		"orglocation":         "orgLocation", "orgname": "orgName", "parentid": "parentId",
 		// §4 step 4 names it.
 		"profiledetails": "profileDetails",
 		// §3: not renamed.
 		"orgjoindate": "orgjoindate", "approvaldate": "approvaldate",
-		"organisationsubtype": "organisationsubtype", "id": "id", "email": "email", "phone": "phone",
+		"id": "id", "email": "email", "phone": "phone",
 		"dob": "dob", "channel": "channel", "framework": "framework", "status": "status",
 		"roles": "roles", "role": "role", "scope": "scope", "position": "position", "keys": "keys",
 		"slug": "slug", "unknowncolumn": "unknowncolumn",

@@ -270,10 +270,8 @@ type reply struct {
 		Err    *string `json:"err"`
 		ErrMsg *string `json:"errmsg"`
 	} `json:"params"`
-	ResponseCode string `json:"responseCode"`
-	Result       struct {
-		ESSyncResponse map[string]any `json:"esSyncResponse"`
-	} `json:"result"`
+	ResponseCode string                     `json:"responseCode"`
+	Result       map[string]json.RawMessage `json:"result"`
 }
 
 // parseReply decodes an envelope; nil when body is not one (HTML from a
@@ -291,19 +289,39 @@ func parseReply(body []byte) *reply {
 
 func (r *reply) failed() bool { return strings.EqualFold(r.Params.Status, "FAILED") }
 
-// perID maps every id sent to what esSyncResponse says about it; nil when
-// the envelope has no esSyncResponse.
+// perID says for every id sent whether the server indexed it, from both
+// shapes of answer: esSyncResponse ("<id>": true, and false in ours), and
+// Sunbird's "<id>": false at the top level of result for a user that failed.
+// An id named in neither is false. Nil when the answer reports no ids at all
+// (background mode, or Sunbird without operationType).
 func (r *reply) perID(ids []string) map[string]bool {
-	if r == nil || r.Result.ESSyncResponse == nil {
+	if r == nil || r.Result == nil {
 		return nil
 	}
-	es := r.Result.ESSyncResponse
-	m := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		v, ok := es[id]
-		if !ok {
-			v = es[strings.TrimSpace(id)] // the server trims ids
+	var es map[string]any
+	if raw, ok := r.Result["esSyncResponse"]; ok {
+		_ = json.Unmarshal(raw, &es)
+	}
+	lookup := func(id string) (any, bool) {
+		if raw, ok := r.Result[id]; ok && id != "response" && id != "esSyncResponse" {
+			var top any
+			if json.Unmarshal(raw, &top) == nil {
+				if b, ok := top.(bool); ok && !b {
+					return false, true // Sunbird's failed user
+				}
+			}
 		}
+		v, ok := es[id]
+		return v, ok
+	}
+	m := make(map[string]bool, len(ids))
+	reported := es != nil
+	for _, id := range ids {
+		v, ok := lookup(id)
+		if !ok {
+			v, ok = lookup(strings.TrimSpace(id)) // the server trims ids
+		}
+		reported = reported || ok
 		switch v := v.(type) {
 		case bool:
 			m[id] = v
@@ -312,6 +330,9 @@ func (r *reply) perID(ids []string) map[string]bool {
 		default:
 			m[id] = false
 		}
+	}
+	if !reported {
+		return nil
 	}
 	return m
 }

@@ -493,6 +493,24 @@ func TestClientPerID(t *testing.T) {
 			want:   map[string]bool{"a": false, "b": false},
 		},
 		{
+			name:   "Sunbird's shape: failed users at the top level of result",
+			result: map[string]any{"response": "SUCCESS", "esSyncResponse": map[string]any{"a": true}, "b": false},
+			ids:    []string{"a", "b", "c"},
+			want:   map[string]bool{"a": true, "b": false, "c": false},
+		},
+		{
+			name:   "Sunbird's shape, no esSyncResponse: only failed users",
+			result: map[string]any{"response": "SUCCESS", "a": false},
+			ids:    []string{"a"},
+			want:   map[string]bool{"a": false},
+		},
+		{
+			name:   "both shapes at once (indexsync serve)",
+			result: map[string]any{"response": "SUCCESS", "esSyncResponse": map[string]any{"a": true, "b": false}, "b": false},
+			ids:    []string{"a", "b"},
+			want:   map[string]bool{"a": true, "b": false},
+		},
+		{
 			name:       "background mode: no per-id answer",
 			background: true,
 			result:     map[string]any{"response": "SUCCESS"},

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -75,12 +77,14 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request) (map[string]any, *
 // can be checked with its own clear error.
 type syncRequest struct {
 	Params  json.RawMessage `json:"params"`
-	Request *struct {
-		ObjectType    json.RawMessage `json:"objectType"`
-		ObjectIDs     json.RawMessage `json:"objectIds"`
-		OperationType json.RawMessage `json:"operationType"`
-		OperationFor  json.RawMessage `json:"operationFor"`
-	} `json:"request"`
+	Request json.RawMessage `json:"request"`
+}
+
+type requestFields struct {
+	ObjectType    json.RawMessage `json:"objectType"`
+	ObjectIDs     json.RawMessage `json:"objectIds"`
+	OperationType json.RawMessage `json:"operationType"`
+	OperationFor  json.RawMessage `json:"operationFor"`
 }
 
 // parsed is a validated call.
@@ -90,8 +94,21 @@ type parsed struct {
 	sync       bool
 }
 
+// Sunbird's own answers to a malformed call (docs/sunbird.md, the Sync API).
+var (
+	errNotJSON = clientError("UOS_0061", "Mandatory header parameter Content-Type with value application/json is missing.")
+	// errRequestNotObject: Sunbird's code; the message is its
+	// INVALID_REQUESTED_DATA text.
+	errRequestNotObject = clientError("UOS_0028", "Requested data for this operation is not valid.")
+	errNoObjectType     = clientError("UOS_0003", "Data type of {0} should be {1}.")
+	errBadObjectType    = clientError("UOS_0072", "Invalid Object Type.")
+)
+
 func (s *Server) parse(w http.ResponseWriter, r *http.Request) (parsed, *apiError) {
 	var p parsed
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return p, errNotJSON
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -101,28 +118,29 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request) (parsed, *apiErro
 		}
 		return p, clientError("INVALID_REQUEST", "could not read the request body: "+err.Error())
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return p, clientError("INVALID_REQUEST", `request body is empty: send {"request":{"objectType":"user","objectIds":["…"]}}`)
-	}
 	var req syncRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return p, clientError("INVALID_REQUEST", "request body is not valid JSON: "+err.Error())
+		return p, errNotJSON
 	}
-	if req.Request == nil || isNull(req.Request.ObjectType) {
-		return p, clientError("UOS_0003", "Data type of {0} should be {1}.")
+	if isNull(req.Request) {
+		return p, errNoObjectType
 	}
-	if err := json.Unmarshal(req.Request.ObjectType, &p.objectType); err != nil {
-		return p, clientError("UOS_0003", "Data type of {0} should be {1}.")
+	var f requestFields
+	if t := bytes.TrimSpace(req.Request); t[0] != '{' || json.Unmarshal(t, &f) != nil {
+		return p, errRequestNotObject
 	}
-	if !store.ValidObjectType(p.objectType) {
-		return p, clientError("UOS_0072", "Invalid Object Type.")
+	if isNull(f.ObjectType) {
+		return p, errNoObjectType
 	}
-	if !isNull(req.Request.ObjectIDs) {
+	if err := json.Unmarshal(f.ObjectType, &p.objectType); err != nil || !store.ValidObjectType(p.objectType) {
+		return p, errBadObjectType
+	}
+	if !isNull(f.ObjectIDs) {
 		var raw []json.RawMessage
-		if err := json.Unmarshal(req.Request.ObjectIDs, &raw); err != nil {
+		if err := json.Unmarshal(f.ObjectIDs, &raw); err != nil {
 			return p, clientError("INVALID_OBJECT_IDS", "objectIds must be a list of strings")
 		}
-		if len(raw) > s.cfg.MaxIDs {
+		if s.cfg.MaxIDs > 0 && len(raw) > s.cfg.MaxIDs {
 			return p, clientError("TOO_MANY_IDS", fmt.Sprintf("%d objectIds in one call; the limit is %d: split them into smaller blocks", len(raw), s.cfg.MaxIDs))
 		}
 		ids := make([]string, len(raw))
@@ -133,12 +151,12 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request) (parsed, *apiErro
 		}
 		p.ids = store.Dedupe(ids)
 	}
-	if !isNull(req.Request.OperationType) {
+	if !isNull(f.OperationType) {
 		var op string
-		if err := json.Unmarshal(req.Request.OperationType, &op); err != nil {
+		if err := json.Unmarshal(f.OperationType, &op); err != nil {
 			return p, clientError("INVALID_OPERATION_TYPE", `operationType must be the string "sync" or absent`)
 		}
-		p.sync = op == "sync"
+		p.sync = strings.EqualFold(op, "sync") // Sunbird compares ignoring case
 	}
 	return p, nil
 }
@@ -156,12 +174,8 @@ func truncate(s string, n int) string {
 }
 
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) (map[string]any, *apiError) {
-	if !s.authorized(r) {
-		msg := "missing API key: send Authorization: Bearer <key>"
-		if r.Header.Get("Authorization") != "" {
-			msg = "the API key was not accepted: check the key sent in Authorization: Bearer <key>"
-		}
-		return nil, &apiError{status: http.StatusUnauthorized, code: "UNAUTHORIZED", err: "UNAUTHORIZED", msg: msg}
+	if err := s.auth(r); err != nil {
+		return nil, &apiError{status: http.StatusUnauthorized, code: "UNAUTHORIZED", err: "UNAUTHORIZED", msg: err.Error()}
 	}
 	p, aerr := s.parse(w, r)
 	if aerr != nil {
@@ -194,7 +208,31 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) (map[string]
 			es[id] = ok
 		}
 	}
-	return map[string]any{"response": "SUCCESS", "esSyncResponse": es}, nil
+	return syncResult(p.objectType, p.ids, es), nil
+}
+
+// syncResult is a sync-mode answer as Sunbird gives it, and as its callers
+// read it: "response", esSyncResponse (absent when no ids were sent), and
+// each failed user id as "<id>": false at the top level of result. We also
+// keep the failed ids in esSyncResponse (as false) for every object type,
+// where Sunbird leaves them out: a caller reading only esSyncResponse still
+// sees each id's outcome. An id named "response" or "esSyncResponse" is
+// kept out of the top level, which it would overwrite.
+func syncResult(objectType string, ids []string, es map[string]bool) map[string]any {
+	result := map[string]any{"response": "SUCCESS"}
+	if len(ids) == 0 {
+		return result
+	}
+	result["esSyncResponse"] = es
+	if objectType != store.User {
+		return result
+	}
+	for id, ok := range es {
+		if !ok && id != "response" && id != "esSyncResponse" {
+			result[id] = false
+		}
+	}
+	return result
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

@@ -9,13 +9,11 @@ package syncapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,16 +36,17 @@ type Writer interface {
 
 // Config tunes the service.
 type Config struct {
-	APIKeys         []secret.String
-	InsecureNoAuth  bool          // accept calls without a key (local use only)
-	MaxBody         int64         // bytes; larger bodies get 413
-	MaxIDs          int           // ids per call; more get 400
-	SyncTimeout     time.Duration // operationType "sync": how long a call may take
-	QueueSize       int           // ids waiting for background indexing
-	Workers         int           // background indexing workers
-	BatchSize       int           // ids per background bulk request
-	ShutdownTimeout time.Duration // how long SIGTERM may take to drain the queue
-	StateDir        string        // where ids that could not be drained are written
+	Auth            AuthMode        // keys (the default), none or jwt
+	APIKeys         []secret.String // AuthKeys: the accepted keys
+	JWTCredentials  []JWTCredential // AuthJWT: the gateway consumers' credentials
+	MaxBody         int64           // bytes; larger bodies get 413
+	MaxIDs          int             // ids per call; more get 400
+	SyncTimeout     time.Duration   // operationType "sync": how long a call may take
+	QueueSize       int             // ids waiting for background indexing
+	Workers         int             // background indexing workers
+	BatchSize       int             // ids per background bulk request
+	ShutdownTimeout time.Duration   // how long SIGTERM may take to drain the queue
+	StateDir        string          // where ids that could not be drained are written
 	Health          map[string]func(context.Context) error
 	Version         string
 	Gatherer        prometheus.Gatherer // exposed on /metrics; nil: no /metrics
@@ -56,6 +55,11 @@ type Config struct {
 	// requests); nil: the writer given to New, as background mode.
 	SyncWriter Writer
 }
+
+// DefaultMaxBody is the largest body accepted by default: what Sunbird's
+// service takes (50 MB). Its gateway route takes 1 MB, a limit the gateway
+// applies before the service sees the call.
+const DefaultMaxBody = 50 << 20
 
 // Server is the Sync API.
 type Server struct {
@@ -69,18 +73,17 @@ type Server struct {
 	now     func() time.Time
 
 	failures *failLog // ids the background workers could not index
+	auth     authenticator
 }
 
 // New returns a server. reg receives the service's metrics.
 func New(cfg Config, loader Loader, writer Writer, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
-	if len(cfg.APIKeys) == 0 && !cfg.InsecureNoAuth {
-		return nil, errors.New("no API key configured: set --api-keys / --api-keys-file (or INDEXSYNC_API_KEYS), or --insecure-no-auth for local use")
+	auth, err := newAuthenticator(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.MaxBody <= 0 {
-		cfg.MaxBody = 1 << 20
-	}
-	if cfg.MaxIDs <= 0 {
-		cfg.MaxIDs = 10000
+		cfg.MaxBody = DefaultMaxBody
 	}
 	if cfg.SyncTimeout <= 0 {
 		cfg.SyncTimeout = 30 * time.Second
@@ -99,27 +102,11 @@ func New(cfg Config, loader Loader, writer Writer, log *slog.Logger, reg *promet
 	}
 	s := &Server{
 		cfg: cfg, loader: loader, writer: writer, log: log,
-		queue: newQueue(cfg.QueueSize), started: time.Now(), now: time.Now,
+		queue: newQueue(cfg.QueueSize), started: time.Now(), now: time.Now, auth: auth,
 	}
 	s.failures = newFailLog(cfg.StateDir, s.started)
 	s.metrics = newMetrics(reg, s.queue, cfg.QueueSize)
 	return s, nil
-}
-
-// authorized compares the bearer token with every key in constant time.
-func (s *Server) authorized(r *http.Request) bool {
-	if s.cfg.InsecureNoAuth {
-		return true
-	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
-	}
-	match := 0
-	for _, k := range s.cfg.APIKeys {
-		match |= subtle.ConstantTimeCompare([]byte(token), []byte(k.Reveal()))
-	}
-	return match == 1
 }
 
 // Run serves on ln and runs the background workers until ctx ends, then

@@ -85,7 +85,7 @@ const testKey = "k-123456"
 
 func newTestServer(t *testing.T, cfg Config, l Loader, w Writer) *Server {
 	t.Helper()
-	if cfg.APIKeys == nil && !cfg.InsecureNoAuth {
+	if cfg.APIKeys == nil && (cfg.Auth == "" || cfg.Auth == AuthKeys) {
 		cfg.APIKeys = []secret.String{secret.New("other-key"), secret.New(testKey)}
 	}
 	if cfg.StateDir == "" {
@@ -114,6 +114,8 @@ func post(t *testing.T, h http.Handler, path, key, body string) (int, Envelope) 
 	return rec.Code, env
 }
 
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
 func idsBody(n int) string {
 	ids := make([]string, n)
 	for i := range ids {
@@ -124,33 +126,42 @@ func idsBody(n int) string {
 }
 
 func TestBadRequests(t *testing.T) {
-	s := newTestServer(t, Config{}, fakeLoader{}, &recordingWriter{})
+	s := newTestServer(t, Config{MaxIDs: 10000, MaxBody: 1 << 20}, fakeLoader{}, &recordingWriter{})
 	h := s.Handler()
 	big := `{"request":{"objectType":"user","objectIds":["` + strings.Repeat("x", 2<<20) + `"]}}`
+	const json, uos0061 = "application/json", "Mandatory header parameter Content-Type with value application/json is missing."
 	tests := []struct {
-		name      string
-		method    string
-		key       string
-		body      string
-		status    int
-		code, err string
-		errmsg    string
+		name        string
+		method      string
+		key         string
+		contentType string
+		body        string
+		status      int
+		code, err   string
+		errmsg      string
 	}{
-		{"no body", "POST", testKey, "", 400, "CLIENT_ERROR", "INVALID_REQUEST", "request body is empty"},
-		{"invalid JSON", "POST", testKey, `{"request":`, 400, "CLIENT_ERROR", "INVALID_REQUEST", "not valid JSON"},
-		{"objectType missing", "POST", testKey, `{"request":{"objectIds":["a"]}}`, 400, "CLIENT_ERROR", "UOS_0003", "Data type of {0} should be {1}."},
-		{"request missing", "POST", testKey, `{"params":{}}`, 400, "CLIENT_ERROR", "UOS_0003", "Data type of {0} should be {1}."},
-		{"objectType wrong case", "POST", testKey, `{"request":{"objectType":"User","objectIds":["a"]}}`, 400, "CLIENT_ERROR", "UOS_0072", "Invalid Object Type."},
-		{"objectType unknown", "POST", testKey, `{"request":{"objectType":"course","objectIds":["a"]}}`, 400, "CLIENT_ERROR", "UOS_0072", "Invalid Object Type."},
-		{"objectType not a string", "POST", testKey, `{"request":{"objectType":7,"objectIds":["a"]}}`, 400, "CLIENT_ERROR", "UOS_0003", "Data type of {0} should be {1}."},
-		{"objectIds not a list", "POST", testKey, `{"request":{"objectType":"user","objectIds":"a,b"}}`, 400, "CLIENT_ERROR", "INVALID_OBJECT_IDS", "objectIds must be a list of strings"},
-		{"non-string ids", "POST", testKey, `{"request":{"objectType":"user","objectIds":["a",42]}}`, 400, "CLIENT_ERROR", "INVALID_OBJECT_IDS", "objectIds[1] is 42, not a string"},
-		{"null id", "POST", testKey, `{"request":{"objectType":"user","objectIds":[null]}}`, 400, "CLIENT_ERROR", "INVALID_OBJECT_IDS", "objectIds[0] is null"},
-		{"10001 ids", "POST", testKey, idsBody(10001), 400, "CLIENT_ERROR", "TOO_MANY_IDS", "10001 objectIds in one call; the limit is 10000"},
-		{"2 MiB body", "POST", testKey, big, 413, "CLIENT_ERROR", "REQUEST_TOO_LARGE", "larger than 1048576 bytes"},
-		{"missing key", "POST", "", `{"request":{"objectType":"user","objectIds":["a"]}}`, 401, "UNAUTHORIZED", "UNAUTHORIZED", "missing API key"},
-		{"wrong key", "POST", "nope", `{"request":{"objectType":"user","objectIds":["a"]}}`, 401, "UNAUTHORIZED", "UNAUTHORIZED", "the API key was not accepted"},
-		{"wrong method", "GET", testKey, "", 405, "CLIENT_ERROR", "METHOD_NOT_ALLOWED", "use POST"},
+		// Sunbird's own codes and messages where it has one for the fault
+		{"no body", "POST", testKey, json, "", 400, "CLIENT_ERROR", "UOS_0061", uos0061},
+		{"invalid JSON", "POST", testKey, json, `{"request":`, 400, "CLIENT_ERROR", "UOS_0061", uos0061},
+		{"no Content-Type", "POST", testKey, "", `{"request":{"objectType":"user","objectIds":["a"]}}`, 400, "CLIENT_ERROR", "UOS_0061", uos0061},
+		{"form Content-Type", "POST", testKey, "application/x-www-form-urlencoded", `{"request":{"objectType":"user","objectIds":["a"]}}`, 400, "CLIENT_ERROR", "UOS_0061", uos0061},
+		{"request a string", "POST", testKey, json, `{"request":"user"}`, 400, "CLIENT_ERROR", "UOS_0028", "Requested data for this operation is not valid."},
+		{"request a list", "POST", testKey, json, `{"request":[{"objectType":"user"}]}`, 400, "CLIENT_ERROR", "UOS_0028", "Requested data for this operation is not valid."},
+		{"objectType missing", "POST", testKey, json, `{"request":{"objectIds":["a"]}}`, 400, "CLIENT_ERROR", "UOS_0003", "Data type of {0} should be {1}."},
+		{"request missing", "POST", testKey, json, `{"params":{}}`, 400, "CLIENT_ERROR", "UOS_0003", "Data type of {0} should be {1}."},
+		{"objectType wrong case", "POST", testKey, json, `{"request":{"objectType":"User","objectIds":["a"]}}`, 400, "CLIENT_ERROR", "UOS_0072", "Invalid Object Type."},
+		{"objectType unknown", "POST", testKey, json, `{"request":{"objectType":"course","objectIds":["a"]}}`, 400, "CLIENT_ERROR", "UOS_0072", "Invalid Object Type."},
+		{"objectType not a string", "POST", testKey, json, `{"request":{"objectType":7,"objectIds":["a"]}}`, 400, "CLIENT_ERROR", "UOS_0072", "Invalid Object Type."},
+		// ours, clearer, where Sunbird has none
+		{"objectIds not a list", "POST", testKey, json, `{"request":{"objectType":"user","objectIds":"a,b"}}`, 400, "CLIENT_ERROR", "INVALID_OBJECT_IDS", "objectIds must be a list of strings"},
+		{"non-string ids", "POST", testKey, json, `{"request":{"objectType":"user","objectIds":["a",42]}}`, 400, "CLIENT_ERROR", "INVALID_OBJECT_IDS", "objectIds[1] is 42, not a string"},
+		{"null id", "POST", testKey, json, `{"request":{"objectType":"user","objectIds":[null]}}`, 400, "CLIENT_ERROR", "INVALID_OBJECT_IDS", "objectIds[0] is null"},
+		{"operationType not a string", "POST", testKey, json, `{"request":{"objectType":"user","objectIds":["a"],"operationType":1}}`, 400, "CLIENT_ERROR", "INVALID_OPERATION_TYPE", "operationType must be the string"},
+		{"10001 ids", "POST", testKey, json, idsBody(10001), 400, "CLIENT_ERROR", "TOO_MANY_IDS", "10001 objectIds in one call; the limit is 10000"},
+		{"2 MiB body", "POST", testKey, json, big, 413, "CLIENT_ERROR", "REQUEST_TOO_LARGE", "larger than 1048576 bytes"},
+		{"missing key", "POST", "", json, `{"request":{"objectType":"user","objectIds":["a"]}}`, 401, "UNAUTHORIZED", "UNAUTHORIZED", "missing API key"},
+		{"wrong key", "POST", "nope", json, `{"request":{"objectType":"user","objectIds":["a"]}}`, 401, "UNAUTHORIZED", "UNAUTHORIZED", "the API key was not accepted"},
+		{"wrong method", "GET", testKey, json, "", 405, "CLIENT_ERROR", "METHOD_NOT_ALLOWED", "use POST"},
 	}
 	for _, tt := range tests {
 		for _, path := range []string{RouteSync, RouteGatewaySync} {
@@ -159,13 +170,16 @@ func TestBadRequests(t *testing.T) {
 				if tt.key != "" {
 					req.Header.Set("Authorization", "Bearer "+tt.key)
 				}
+				if tt.contentType != "" {
+					req.Header.Set("Content-Type", tt.contentType)
+				}
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, req)
 				if rec.Code != tt.status {
 					t.Errorf("status = %d, want %d (%s)", rec.Code, tt.status, rec.Body.String())
 				}
 				var env Envelope
-				if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+				if err := jsonUnmarshal(rec.Body.Bytes(), &env); err != nil {
 					t.Fatalf("not an envelope: %v", err)
 				}
 				if env.ID != "api.data.sync" || env.Ver != "v1" || env.ResponseCode != tt.code || env.Params.Status != "FAILED" {
@@ -178,6 +192,31 @@ func TestBadRequests(t *testing.T) {
 					t.Errorf("params.errmsg = %v, want it to contain %q", env.Params.ErrMsg, tt.errmsg)
 				}
 			})
+		}
+	}
+}
+
+// TestServiceRouteLimits: by default the limits are those of Sunbird's
+// service (50 MB bodies, any number of ids), not of its gateway route.
+func TestServiceRouteLimits(t *testing.T) {
+	s := newTestServer(t, Config{QueueSize: 50000}, fakeLoader{}, &recordingWriter{gate: make(chan struct{})})
+	body := idsBody(20000)
+	if code, env := post(t, s.Handler(), RouteSync, testKey, body); code != 200 {
+		t.Errorf("20,000 ids: status %d %+v, want 200", code, env.Params)
+	}
+	big := `{"request":{"objectType":"user","objectIds":["` + strings.Repeat("x", 3<<20) + `"]}}`
+	if code, env := post(t, s.Handler(), RouteSync, testKey, big); code != 200 {
+		t.Errorf("a 3 MiB body: status %d %+v, want 200", code, env.Params)
+	}
+}
+
+// TestOperationTypeIgnoresCase: Sunbird compares operationType ignoring case.
+func TestOperationTypeIgnoresCase(t *testing.T) {
+	s := newTestServer(t, Config{}, fakeLoader{}, &recordingWriter{})
+	for _, op := range []string{"sync", "SYNC", "Sync"} {
+		code, env := post(t, s.Handler(), RouteSync, testKey, `{"request":{"objectType":"user","objectIds":["a"],"operationType":"`+op+`"}}`)
+		if code != 200 || env.Result["esSyncResponse"] == nil {
+			t.Errorf("operationType %q: status %d, result %v; want a sync-mode answer", op, code, env.Result)
 		}
 	}
 }
@@ -228,12 +267,30 @@ func TestSyncModeReportsPerID(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("status %d %+v", code, env)
 	}
-	want := map[string]any{"response": "SUCCESS", "esSyncResponse": map[string]any{"a": true, "b": true, "missing": false, "bad": false}}
+	// Sunbird's shape (failed users as "<id>": false beside response) and
+	// ours (every id in esSyncResponse)
+	want := map[string]any{"response": "SUCCESS", "esSyncResponse": map[string]any{"a": true, "b": true, "missing": false, "bad": false},
+		"missing": false, "bad": false}
 	if diff := cmp.Diff(want, env.Result); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
+	// organisations and locations: failed ids in esSyncResponse only; no ids,
+	// no esSyncResponse
 	if w.written["a"] != 1 {
 		t.Errorf("a indexed %d times, want once", w.written["a"])
+	}
+	_, env = post(t, s.Handler(), RouteSync, testKey, `{"request":{"objectType":"organisation","objectIds":["a","missing"],"operationType":"sync"}}`)
+	if diff := cmp.Diff(map[string]any{"response": "SUCCESS", "esSyncResponse": map[string]any{"a": true, "missing": false}}, env.Result); diff != "" {
+		t.Errorf("organisation result (-want +got):\n%s", diff)
+	}
+	_, env = post(t, s.Handler(), RouteSync, testKey, `{"request":{"objectType":"user","objectIds":[],"operationType":"sync"}}`)
+	if diff := cmp.Diff(map[string]any{"response": "SUCCESS"}, env.Result); diff != "" {
+		t.Errorf("no ids: result (-want +got):\n%s", diff)
+	}
+	// an id that would overwrite "response" stays in esSyncResponse only
+	_, env = post(t, s.Handler(), RouteSync, testKey, `{"request":{"objectType":"user","objectIds":["response"],"operationType":"sync"}}`)
+	if env.Result["response"] != "SUCCESS" {
+		t.Errorf("the id \"response\" overwrote the answer: %v", env.Result)
 	}
 }
 
@@ -349,15 +406,17 @@ func TestShutdownTimeoutSavesIDs(t *testing.T) {
 }
 
 func TestNoKeyRefusesToStart(t *testing.T) {
-	_, err := New(Config{}, fakeLoader{}, &recordingWriter{}, slog.Default(), prometheus.NewRegistry())
-	if err == nil || !strings.Contains(err.Error(), "--insecure-no-auth") {
-		t.Errorf("err = %v", err)
+	for _, cfg := range []Config{{}, {Auth: AuthKeys}, {Auth: AuthJWT}} {
+		_, err := New(cfg, fakeLoader{}, &recordingWriter{}, slog.Default(), prometheus.NewRegistry())
+		if err == nil || !strings.Contains(err.Error(), "--auth") {
+			t.Errorf("%+v: err = %v, want one naming --auth", cfg.Auth, err)
+		}
 	}
 }
 
 func TestMetricsAndStatus(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{InsecureNoAuth: true, Gatherer: reg}, fakeLoader{}, &recordingWriter{}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	s, err := New(Config{Auth: AuthNone, Gatherer: reg}, fakeLoader{}, &recordingWriter{}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

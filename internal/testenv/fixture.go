@@ -27,6 +27,7 @@ type Fixture struct {
 	Session   *cassandra.Session
 	Search    *search.Client
 	Opts      seed.Options
+	OrgTypes  sunbird.OrgTypes // the organisation types the seed wrote
 
 	locs []seed.Row
 	orgs []seed.Row
@@ -57,6 +58,9 @@ func NewFixture(t testing.TB, users, orgs int, s uint64) *Fixture {
 		t.Fatal(err)
 	}
 	if _, err := (seed.Writer{Session: sess.Session, Keyspace: f.Keyspace, Concurrency: 64}).Write(ctx, f.Opts); err != nil {
+		t.Fatal(err)
+	}
+	if f.OrgTypes, err = sunbird.ParseOrgTypes(seed.OrgTypeConfig); err != nil {
 		t.Fatal(err)
 	}
 	f.locs = seed.Locations(f.Opts)
@@ -177,7 +181,7 @@ func (f *Fixture) ExpectedDocs(t testing.TB, objectType string) map[string][]byt
 		}
 	case "organisation":
 		for _, o := range f.orgs {
-			add(o["id"].(string), sunbird.BuildOrganisation(full("organisation", o)))
+			add(o["id"].(string), sunbird.BuildOrganisation(full("organisation", o), f.OrgTypes))
 		}
 	case "location":
 		for _, l := range f.locs {

@@ -28,6 +28,9 @@ type Report struct {
 	// the counts and lists then cover only what was checked.
 	Complete bool   `json:"complete"`
 	Error    string `json:"error,omitempty"`
+	// Warnings are problems found beside the comparison, e.g. an alias on
+	// several indexes.
+	Warnings []string `json:"warnings,omitempty"`
 
 	CassandraDocs int64 `json:"cassandraDocs"`
 	IndexDocs     int64 `json:"indexDocs"`
