@@ -16,7 +16,7 @@ LDFLAGS := -X github.com/indexsync/indexsync/internal/buildinfo.Version=$(VERSIO
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/indexsync
 
-# make test: start the stack unless it already runs, vet, lint, run every test
+# make test: start the stack unless it already runs, lint, run every test
 # (integration tests included) with the race detector, and stop the stack again
 # if this target started it.
 test:
@@ -28,9 +28,10 @@ unit:
 	$(GO) vet ./...
 	$(GO) test -race ./...
 
+# lint: go vet, golangci-lint (.golangci.yml: errcheck, govet, staticcheck,
+# revive, unused, bodyclose, depguard for the layering) and a dead-code check.
 lint:
-	$(GO) vet ./...
-	@testinfra/staticcheck.sh
+	@testinfra/lint.sh
 
 demo: build
 	@testinfra/demo.sh

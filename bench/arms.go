@@ -20,6 +20,7 @@ import (
 	"github.com/indexsync/indexsync/internal/search"
 	"github.com/indexsync/indexsync/internal/secret"
 	"github.com/indexsync/indexsync/internal/source"
+	"github.com/indexsync/indexsync/internal/sunbird"
 	"github.com/indexsync/indexsync/internal/syncjob"
 )
 
@@ -132,20 +133,20 @@ func scanAll(ctx context.Context, sess *cassandra.Session, stmt string, r cassan
 	iter := sess.Query(stmt, r.Start, r.End).PageSize(5000).Idempotent(true).IterContext(ctx)
 	rd, err := iter.RowData()
 	if err != nil {
-		iter.Close()
+		_ = iter.Close()
 		return 0, err
 	}
 	var n int64
 	sc := iter.Scanner()
 	for sc.Next() {
 		if err := sc.Scan(rd.Values...); err != nil {
-			iter.Close()
+			_ = iter.Close()
 			return n, err
 		}
 		n++
 	}
 	if err := sc.Err(); err != nil {
-		iter.Close()
+		_ = iter.Close()
 		return n, err
 	}
 	return n, iter.Close()
@@ -166,7 +167,7 @@ func armBulk(ctx context.Context, o childOptions) (armResult, error) {
 	if err != nil {
 		return armResult{}, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 
 	var res armResult
 	var mu sync.Mutex
@@ -272,7 +273,7 @@ func dumpDocs(ctx context.Context, o childOptions) (armResult, error) {
 	if err != nil {
 		return armResult{}, err
 	}
-	src, err := source.NewUsers(ctx, sess, o.Keyspace, names)
+	src, err := source.NewDocs(ctx, sess, o.Keyspace, sunbird.UserKind, sunbird.Lookups{OrgNames: names})
 	if err != nil {
 		return armResult{}, err
 	}
@@ -282,7 +283,7 @@ func dumpDocs(ctx context.Context, o childOptions) (armResult, error) {
 	if err != nil {
 		return armResult{}, err
 	}
-	defer os.Remove(tmp)
+	defer func() { _ = os.Remove(tmp) }()
 	w := bufio.NewWriterSize(f, 1<<20)
 	var mu sync.Mutex
 	var res armResult
@@ -316,12 +317,12 @@ func dumpDocs(ctx context.Context, o childOptions) (armResult, error) {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return res, err
 	}
 	res.Seconds = time.Since(start).Seconds()
 	if err := w.Flush(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return res, err
 	}
 	if err := f.Close(); err != nil {

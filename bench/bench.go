@@ -158,10 +158,10 @@ func lockDir(dir string) (func(), error) {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("another bench is running in this checkout (%s/.lock is held); wait for it", dir)
 	}
-	return func() { f.Close() }, nil
+	return func() { _ = f.Close() }, nil
 }
 
 func keyspaceOf(n int) string        { return fmt.Sprintf("bench_%d", n) }
@@ -272,7 +272,7 @@ func (b *bench) size(ctx context.Context, n int, last bool) error {
 		}
 	}
 	if !b.cfg.Keep {
-		os.Remove(docs)
+		_ = os.Remove(docs)
 	}
 	return nil
 }
@@ -437,7 +437,7 @@ func (b *bench) indexStats(ctx context.Context, index string) map[string]float64
 	if err != nil {
 		return nil
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	var body struct {
 		All struct {
 			Primaries struct {
@@ -702,7 +702,7 @@ func (b *bench) checkDocs(ctx context.Context, n int, alias, docs string) {
 		c.Differ = []string{err.Error()}
 		return
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	want := map[string][]byte{}
 	step := max(1, n/1000)
 	sc := bufio.NewScanner(f)
@@ -745,7 +745,7 @@ func (b *bench) serve(ctx context.Context, n int, logPath, state string) (*proc,
 		return nil, "", err
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	_ = ln.Close()
 	args := append([]string{"serve", "--keyspace", keyspaceOf(n), "--user-index", aliasOf(n, "user"),
 		"--org-index", aliasOf(n, "org"), "--location-index", aliasOf(n, "location"),
 		"--listen", addr, "--auth", "none", "--state-dir", state}, b.connArgs(true)...)
@@ -760,7 +760,7 @@ func (b *bench) serve(ctx context.Context, n int, logPath, state string) (*proc,
 	for {
 		res, err := http.Get("http://" + addr + "/health")
 		if err == nil {
-			res.Body.Close()
+			_ = res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return p, "http://" + addr + "/v1/data/sync", nil
 			}
@@ -838,7 +838,7 @@ func (b *bench) startC(ctx context.Context, n int, dir string) (finish func() er
 		return nil, err
 	}
 	p.watch("Total number of", started)
-	done := make(chan error, 1)
+	done := make(chan struct{})
 	go func() {
 		select {
 		case <-started:
@@ -864,7 +864,7 @@ func (b *bench) startC(ctx context.Context, n int, dir string) (finish func() er
 				r.Error = fmt.Sprintf("exit %d (want 130 after SIGINT)", r.Process.ExitCode)
 			}
 		}
-		done <- nil
+		close(done)
 	}()
 	return func() error {
 		<-done

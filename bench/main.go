@@ -1,7 +1,7 @@
 // Command bench is `make bench`: it measures `indexsync run` against the
 // ceilings of the machine it runs on, on the local Cassandra + OpenSearch
 // stack, and prints a table of docs/s, peak RSS and the ratios that
-// PRODUCT.md's performance targets are stated in; bench/results.json keeps
+// the performance targets (bench/README.md) are stated in; bench/results.json keeps
 // every raw run.
 //
 // The arms (bench/README.md has the details):

@@ -72,7 +72,7 @@ func startProc(ctx context.Context, st *stack, logPath, name string, args ...str
 	p.busy0, _ = machineBusy()
 	p.start = time.Now()
 	if err := p.cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p.done = make(chan struct{})
@@ -167,7 +167,7 @@ func (p *proc) wait() (usage, error) {
 			u.ServerCPU[s] = v - v0
 		}
 	}
-	p.log.Close()
+	_ = p.log.Close()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
 		return u, fmt.Errorf("%s: %w", p.name, err)

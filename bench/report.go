@@ -31,7 +31,7 @@ type armStats struct {
 	Others float64 `json:"othersBusy"`
 }
 
-// target is one of PRODUCT.md's performance targets, checked.
+// target is one of the performance targets (bench/README.md), checked.
 type target struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
@@ -137,7 +137,7 @@ func memGiB() float64 {
 		return 0
 	}
 	var kb float64
-	fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%f", &kb)
+	_, _ = fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%f", &kb)
 	return math.Round(kb/1024/1024*10) / 10
 }
 

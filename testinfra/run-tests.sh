@@ -27,9 +27,6 @@ if [ "${#started[@]}" -gt 0 ]; then
 fi
 
 eval "$(testinfra/stack.sh env)"
-echo "== go vet"
-go vet ./...
-echo "== staticcheck"
-testinfra/staticcheck.sh
+testinfra/lint.sh
 echo "== go test -race (Cassandra ${INDEXSYNC_TEST_CASSANDRA}, search ${INDEXSYNC_TEST_SEARCH_URL})"
 go test -race -count=1 -timeout 60m ${GOTESTFLAGS:-} ./...

@@ -3,17 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
-	"strconv"
-	"strings"
-
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/indexsync/indexsync/internal/buildinfo"
 	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/config"
+	"github.com/indexsync/indexsync/internal/outcome"
 	"github.com/indexsync/indexsync/internal/search"
+	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
 // connectCassandra opens a session; withKeyspace binds the configured keyspace.
@@ -30,7 +27,11 @@ func connectCassandra(ctx context.Context, c config.Cassandra, withKeyspace bool
 	if withKeyspace {
 		cfg.Keyspace = c.Keyspace
 	}
-	return cassandra.Connect(ctx, cfg)
+	sess, err := cassandra.Connect(ctx, cfg)
+	if _, ok := errors.AsType[*cassandra.ConnectError](err); ok {
+		return nil, outcome.As(outcome.Unreachable, err)
+	}
+	return sess, err
 }
 
 // connectSearch makes a search client and asks the engine who it is, so a
@@ -60,47 +61,23 @@ func openSearch(ctx context.Context, cfg search.Config) (*search.Client, search.
 		return nil, search.Info{}, &config.UsageError{Err: err}
 	}
 	info, err := c.Info(ctx)
+	if errors.Is(err, search.ErrUnreachable) || errors.Is(err, search.ErrUnauthorized) || errors.Is(err, search.ErrUnsupportedVersion) {
+		return nil, search.Info{}, outcome.As(outcome.Unreachable, err)
+	}
 	if err != nil {
 		return nil, search.Info{}, err
 	}
 	return c, info, nil
 }
 
-// isSearchConnectError reports whether err means the search engine could not
-// be reached or refused our credentials.
-func isSearchConnectError(err error) bool {
-	return errors.Is(err, search.ErrUnreachable) || errors.Is(err, search.ErrUnauthorized) || errors.Is(err, search.ErrUnsupportedVersion)
-}
-
-// cqlExecer runs CQL statements on a driver session.
-type cqlExecer struct{ s *gocql.Session }
-
-func (e cqlExecer) Exec(ctx context.Context, stmt string) error {
-	return e.s.Query(stmt).ExecContext(ctx)
-}
-
 func cores() int { return runtime.NumCPU() }
-
-// parseShard reads --shard I/N (0 ≤ I < N); empty means the whole ring, 0/1.
-func parseShard(s string) (i, n int, err error) {
-	if s == "" {
-		return 0, 1, nil
-	}
-	is, ns, ok := strings.Cut(s, "/")
-	i, err1 := strconv.Atoi(is)
-	n, err2 := strconv.Atoi(ns)
-	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return 0, 1, fmt.Errorf("--shard %q: want I/N with 0 ≤ I < N, e.g. 0/4", s)
-	}
-	return i, n, nil
-}
 
 // requireIndex makes sure the index or alias of an object type's documents
 // exists before anything is written to it: the engine would otherwise create
 // an index of that name with guessed mappings, and the real alias could never
 // be made. It returns the name and the flag that sets it.
-func requireIndex(ctx context.Context, c *search.Client, s *config.Search, objectType string) (name, flag string, err error) {
-	name, flag = s.Index(objectType)
+func requireIndex(ctx context.Context, c *search.Client, s *config.Search, kind sunbird.Kind) (name, flag string, err error) {
+	name, flag = s.Index(kind)
 	ok, err := c.IndexExists(ctx, name)
 	if err != nil {
 		return name, flag, err

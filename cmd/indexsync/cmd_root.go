@@ -111,10 +111,10 @@ func (g *globalOptions) prepare(cmd *cobra.Command, root *cobra.Command) error {
 			return config.Usagef("--cpuprofile: %v", err)
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
+			_ = f.Close()
 			return config.Usagef("--cpuprofile: %v", err)
 		}
-		g.stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		g.stopProfile = func() { pprof.StopCPUProfile(); _ = f.Close() }
 	}
 	g.prepared = true
 	return nil

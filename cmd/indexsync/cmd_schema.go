@@ -9,6 +9,7 @@ import (
 
 	"github.com/indexsync/indexsync/internal/config"
 	"github.com/indexsync/indexsync/internal/schema"
+	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
 type schemaOptions struct {
@@ -25,9 +26,10 @@ func newSchemaCommand(g *globalOptions) *cobra.Command {
 	var o schemaOptions
 	cmd := &cobra.Command{
 		Use:   "schema",
+		Args:  cobra.NoArgs,
 		Short: "Create the Sunbird keyspace and tables, and the search indexes behind their aliases",
 		Long: `schema creates keyspace sunbird with the tables user, user_organisation,
-user_roles, organisation and location (SUNBIRD.md §2), and the user,
+user_roles, organisation and location (docs/sunbird.md, tables), and the user,
 organisation and location indexes under versioned names behind the aliases
 user_alias, org_alias and location. Everything that exists is left alone, so
 running it twice is safe. It is meant for demos, tests and benchmarks.`,
@@ -71,7 +73,7 @@ func runSchema(ctx context.Context, g *globalOptions, o schemaOptions, replicati
 			return err
 		}
 		defer sess.Close()
-		if err := schema.ApplyCassandra(ctx, cqlExecer{sess.Session}, o.Cassandra.Keyspace, replication); err != nil {
+		if err := schema.ApplyCassandra(ctx, sess, o.Cassandra.Keyspace, replication); err != nil {
 			return err
 		}
 		fmt.Fprintf(g.stdout, "Cassandra: keyspace %s (replication %s) with tables", o.Cassandra.Keyspace, replication)
@@ -87,19 +89,14 @@ func runSchema(ctx context.Context, g *globalOptions, o schemaOptions, replicati
 	if err != nil {
 		return err
 	}
-	for _, ix := range []struct {
-		def   schema.Index
-		alias string
-	}{
-		{schema.UserIndex, o.Search.UserIndex},
-		{schema.OrganisationIndex, o.Search.OrgIndex},
-		{schema.LocationIndex, o.Search.LocationIndex},
-	} {
-		body, err := ix.def.Body(o.Shards, o.Replicas)
+	for _, kind := range sunbird.Kinds() {
+		def := schema.IndexOf(kind)
+		alias, _ := o.Search.Index(kind)
+		body, err := def.Body(o.Shards, o.Replicas)
 		if err != nil {
 			return err
 		}
-		got, err := schema.EnsureIndex(ctx, client, ix.def, ix.alias, body, time.Now())
+		got, err := schema.EnsureIndex(ctx, client, def, alias, body, time.Now())
 		if err != nil {
 			return err
 		}

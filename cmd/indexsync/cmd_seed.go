@@ -22,6 +22,7 @@ func newSeedCommand(g *globalOptions) *cobra.Command {
 	var o seedOptions
 	cmd := &cobra.Command{
 		Use:   "seed",
+		Args:  cobra.NoArgs,
 		Short: "Write a deterministic synthetic Sunbird data set into Cassandra",
 		Long: `seed writes organisations, locations and N users with their organisation
 memberships and roles into the keyspace made by 'indexsync schema'. The same
@@ -69,7 +70,7 @@ func runSeed(cmd *cobra.Command, g *globalOptions, o seedOptions) error {
 	defer sess.Close()
 	start := time.Now()
 	w := seed.Writer{
-		Session:     sess.Session,
+		Session:     sess,
 		Keyspace:    o.Cassandra.Keyspace,
 		Concurrency: o.Concurrency,
 		Progress: func(n int64) {

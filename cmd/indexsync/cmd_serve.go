@@ -14,7 +14,9 @@ import (
 	"github.com/indexsync/indexsync/internal/config"
 	"github.com/indexsync/indexsync/internal/indexer"
 	"github.com/indexsync/indexsync/internal/secret"
+	"github.com/indexsync/indexsync/internal/statedir"
 	"github.com/indexsync/indexsync/internal/store"
+	"github.com/indexsync/indexsync/internal/sunbird"
 	"github.com/indexsync/indexsync/internal/syncapi"
 )
 
@@ -48,6 +50,7 @@ func newServeCommand(g *globalOptions) *cobra.Command {
 	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
+		Args:  cobra.NoArgs,
 		Short: "Serve the Sync API (a drop-in for Sunbird's /v1/data/sync)",
 		Long: `serve answers POST /v1/data/sync and POST /api/data/v1/index/sync with
 Sunbird's request and envelope. Without operationType the ids are queued and
@@ -77,18 +80,18 @@ Prometheus. SIGTERM stops accepting calls and drains the queue.`,
 	o.MaxBody = syncapi.DefaultMaxBody
 	fs.Var(config.ByteSize{N: &o.MaxBody}, "max-body", "largest request body accepted (413 above); Sunbird's service takes 50 MB, its gateway route 1 MB")
 	fs.IntVar(&o.MaxIDs, "max-ids", 0, "most ids accepted in one call (400 above); 0: no limit, as Sunbird's service")
-	fs.DurationVar(&o.SyncTimeout, "sync-timeout", 30*time.Second, `how long an operationType "sync" call may take`)
-	fs.IntVar(&o.QueueSize, "queue-size", 100000, "ids the background queue holds (503 when full)")
-	fs.IntVar(&o.Workers, "workers", 4, "background indexing workers")
-	fs.IntVar(&o.BatchSize, "batch-size", 500, "ids per bulk request")
-	o.BulkBytes = 5 << 20
+	fs.DurationVar(&o.SyncTimeout, "sync-timeout", syncapi.DefaultSyncTimeout, `how long an operationType "sync" call may take`)
+	fs.IntVar(&o.QueueSize, "queue-size", syncapi.DefaultQueueSize, "ids the background queue holds (503 when full)")
+	fs.IntVar(&o.Workers, "workers", syncapi.DefaultWorkers, "background indexing workers")
+	fs.IntVar(&o.BatchSize, "batch-size", syncapi.DefaultBatchSize, "ids per bulk request")
+	o.BulkBytes = indexer.DefaultMaxBytes
 	fs.Var(config.ByteSize{N: &o.BulkBytes}, "bulk-bytes", "largest bulk request body")
 	fs.IntVar(&o.Retries, "retries", 5, "retries of a failed bulk request or item")
-	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 60*time.Second, "how long SIGTERM may take to drain the queue")
+	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", syncapi.DefaultShutdownTimeout, "how long SIGTERM may take to drain the queue")
 	fs.StringVar(&o.StateDir, "state-dir", ".", "where ids left in the queue at shutdown are saved")
-	fs.DurationVar(&o.OrgCacheTTL, "org-cache-ttl", 5*time.Minute, "how long organisation names are cached")
-	fs.IntVar(&o.ReadBatch, "read-batch", 25, "ids per Cassandra read (a partition-key IN query)")
-	fs.IntVar(&o.ReadConcurrency, "read-concurrency", 16, "Cassandra reads in flight per call")
+	fs.DurationVar(&o.OrgCacheTTL, "org-cache-ttl", store.DefaultOrgTTL, "how long organisation names are cached")
+	fs.IntVar(&o.ReadBatch, "read-batch", store.DefaultBatch, "ids per Cassandra read (a partition-key IN query)")
+	fs.IntVar(&o.ReadConcurrency, "read-concurrency", store.DefaultConcurrency, "Cassandra reads in flight per call")
 	return cmd
 }
 
@@ -151,9 +154,7 @@ func (o *serveOptions) finalize() error {
 	if o.Retries < 0 {
 		errs = append(errs, fmt.Errorf("--retries %d: give 0 or more", o.Retries))
 	}
-	if err := checkWritable(o.StateDir); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, statedir.Prepare(o.StateDir))
 	return config.Join(errs...)
 }
 
@@ -168,8 +169,8 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, objectType := range []string{store.User, store.Organisation, store.Location} {
-		if _, _, err := requireIndex(ctx, client, &o.Search, objectType); err != nil {
+	for _, kind := range sunbird.Kinds() {
+		if _, _, err := requireIndex(ctx, client, &o.Search, kind); err != nil {
 			return err
 		}
 	}
@@ -180,7 +181,7 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 	st := store.New(sess, o.Cassandra.Keyspace, store.Options{OrgTTL: o.OrgCacheTTL, Batch: o.ReadBatch, Concurrency: o.ReadConcurrency})
 	w := &indexer.Writer{
 		Client:   client,
-		Indexes:  indexer.Indexes{User: o.Search.UserIndex, Organisation: o.Search.OrgIndex, Location: o.Search.LocationIndex},
+		Indexes:  indexer.Indexes(o.Search.Indexes),
 		MaxDocs:  o.BatchSize,
 		MaxBytes: int(o.BulkBytes),
 	}
@@ -201,10 +202,10 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 		SyncWriter:      &indexer.Combiner{W: w, MaxDocs: o.BatchSize, Flushers: 2},
 		Health: map[string]func(context.Context) error{
 			"cassandra": func(ctx context.Context) error {
-				return sess.Query("SELECT release_version FROM system.local").ExecContext(ctx)
+				return sess.Ping(ctx)
 			},
 			"search": func(ctx context.Context) error {
-				_, err := client.Count(ctx, o.Search.UserIndex)
+				_, err := client.Count(ctx, o.Search.Indexes[sunbird.UserKind.Name])
 				return err
 			},
 		},

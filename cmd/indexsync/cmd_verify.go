@@ -12,10 +12,14 @@ import (
 	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/config"
 	"github.com/indexsync/indexsync/internal/indexer"
+	"github.com/indexsync/indexsync/internal/outcome"
 	"github.com/indexsync/indexsync/internal/progress"
 	"github.com/indexsync/indexsync/internal/search"
 	"github.com/indexsync/indexsync/internal/source"
+	"github.com/indexsync/indexsync/internal/statedir"
 	"github.com/indexsync/indexsync/internal/store"
+	"github.com/indexsync/indexsync/internal/sunbird"
+	"github.com/indexsync/indexsync/internal/syncjob"
 	"github.com/indexsync/indexsync/internal/verify"
 )
 
@@ -33,13 +37,15 @@ type verifyOptions struct {
 	MaxPrint      int
 	Retries       int
 
-	shardI, shardN int
+	kind  sunbird.Kind
+	shard syncjob.Shard
 }
 
 func newVerifyCommand(g *globalOptions) *cobra.Command {
 	var o verifyOptions
 	cmd := &cobra.Command{
 		Use:   "verify",
+		Args:  cobra.NoArgs,
 		Short: "Compare Cassandra with the index; --repair fixes the differences",
 		Long: `verify scans Cassandra by token ranges, builds every document as a sync would
 (the same builder as run --target search), fetches the indexed documents in
@@ -68,7 +74,7 @@ Exit codes: 0 in sync, 1 differences found (with --repair or
 	fs := cmd.Flags()
 	o.Cassandra.AddFlags(fs)
 	o.Search.AddFlags(fs)
-	fs.StringVar(&o.ObjectType, "object-type", "user", "what to verify: user, organisation or location")
+	fs.StringVar(&o.ObjectType, "object-type", sunbird.UserKind.Name, "what to verify: "+sunbird.KindNames())
 	fs.StringVar(&o.StateDir, "state-dir", ".", "where verify_<ms>.json goes")
 	fs.IntVar(&o.Concurrency, "concurrency", 0, "parallel range scans, and parallel _mget / existence checks (0: 2 × cores)")
 	fs.IntVar(&o.BatchSize, "batch-size", 500, "ids per _mget request (and per repair block)")
@@ -83,8 +89,9 @@ Exit codes: 0 in sync, 1 differences found (with --repair or
 
 func (o *verifyOptions) finalize() error {
 	errs := []error{o.Cassandra.Finalize(), o.Search.Finalize()}
-	if !store.ValidObjectType(o.ObjectType) {
-		errs = append(errs, fmt.Errorf("--object-type %q: use user, organisation or location", o.ObjectType))
+	var ok bool
+	if o.kind, ok = sunbird.KindNamed(o.ObjectType); !ok {
+		errs = append(errs, fmt.Errorf("--object-type %q: use %s", o.ObjectType, sunbird.KindNames()))
 	}
 	if o.Concurrency < 0 {
 		errs = append(errs, fmt.Errorf("--concurrency %d: give 1 or more (0: the default)", o.Concurrency))
@@ -104,13 +111,14 @@ func (o *verifyOptions) finalize() error {
 	if o.Retries < 0 {
 		errs = append(errs, fmt.Errorf("--retries %d: must not be negative", o.Retries))
 	}
+	if o.Ranges == 0 {
+		o.Ranges = max(256, 32*o.Concurrency)
+	}
 	var err error
-	if o.shardI, o.shardN, err = parseShard(o.Shard); err != nil {
+	if o.shard, err = syncjob.ParseShard(o.Shard); err != nil {
 		errs = append(errs, err)
 	}
-	if err := checkWritable(o.StateDir); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, statedir.Prepare(o.StateDir))
 	return config.Join(errs...)
 }
 
@@ -129,7 +137,7 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	if err != nil {
 		return err
 	}
-	index, warning, err := checkVerifyIndex(ctx, client, &o.Search, o.ObjectType)
+	index, warning, err := checkVerifyIndex(ctx, client, &o.Search, o.kind)
 	if err != nil {
 		return err
 	}
@@ -139,25 +147,17 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	log.Info("search engine", "engine", info.String(), "index", index)
 
 	// The scan: the same ranges and source as run --target search.
-	table, key, _ := source.Table(o.ObjectType)
-	shard := cassandra.Shard(o.shardI, o.shardN)
-	ring, err := sess.RingTokens(ctx)
-	if err != nil {
-		log.Warn("could not read the ring's tokens; splitting the ring evenly", "err", err)
+	units, ringErr := source.PlanRanges(ctx, sess, o.shard, o.Ranges)
+	if ringErr != nil {
+		log.Warn("could not read the ring's tokens; splitting the ring evenly", "err", ringErr)
 	}
-	n := o.Ranges
-	if n <= 0 {
-		n = max(256, 32*o.Concurrency)
-	}
-	units := source.RangeUnits(cassandra.Split(shard, ring, n))
-	ro := &runOptions{Cassandra: o.Cassandra, ObjectType: o.ObjectType, Target: "search"}
-	src, err := ro.rangeSource(ctx, sess, table, key, o.Concurrency, log)
+	src, err := source.For(ctx, sess, o.Cassandra.Keyspace, o.kind, syncjob.SearchTarget, o.Concurrency, log)
 	if err != nil {
 		return err
 	}
-	keys := &verify.CassandraKeys{Session: sess, Keyspace: o.Cassandra.Keyspace, Table: table, Key: key}
+	keys := &verify.CassandraKeys{Session: sess, Keyspace: o.Cassandra.Keyspace, Table: o.kind.Table, Key: o.kind.Key}
 
-	est, _ := source.Estimate(ctx, sess, o.Cassandra.Keyspace, table, shard)
+	est, _ := sess.EstimatePartitions(ctx, o.Cassandra.Keyspace, o.kind.Table, []cassandra.Range{cassandra.Shard(o.shard.I, o.shard.N)})
 	scanBar := progress.New(progress.Options{Mode: g.Progress, Out: os.Stderr, Total: est, TotalSource: "estimated from system.size_estimates",
 		Label: "comparing " + o.ObjectType + "s", Log: log})
 	phase := time.Now()
@@ -173,7 +173,7 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 		OnScanned:   func(n int) { scanBar.Add(int64(n)) },
 	})
 	scanBar.Finish()
-	defer found.Close()
+	defer func() { _ = found.Close() }() // spill files only
 	if cmpErr == nil {
 		log.Info("compared", "cassandra", found.CassandraDocs, "index", found.IndexDocs, "missing", found.Missing.Len(),
 			"stale", found.Stale.Len(), "orphans", found.Orphans.Len(), "took", time.Since(phase).Round(time.Millisecond),
@@ -186,10 +186,10 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	if cmpErr == nil && (o.Repair || o.DeleteOrphans) && found.Differences() > 0 {
 		phase = time.Now()
 		repaired, runErr = verify.Repair(ctx, verify.RepairConfig{
-			ObjectType:    o.ObjectType,
+			Kind:          o.kind,
 			Index:         index,
 			Docs:          store.New(sess, o.Cassandra.Keyspace, store.Options{}),
-			Writer:        &indexer.Writer{Client: client, Indexes: indexer.Indexes{User: o.Search.UserIndex, Organisation: o.Search.OrgIndex, Location: o.Search.LocationIndex}, MaxDocs: o.BatchSize},
+			Writer:        &indexer.Writer{Client: client, Indexes: indexer.Indexes(o.Search.Indexes), MaxDocs: o.BatchSize},
 			Bulk:          client,
 			Search:        client,
 			Keys:          keys,
@@ -201,7 +201,7 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 			HeadIDs:       max(o.MaxPrint, 1),
 		}, found)
 		if repaired != nil {
-			defer repaired.Close()
+			defer func() { _ = repaired.Close() }()
 		}
 		if runErr == nil {
 			log.Info("repaired", "written", repaired.Repaired, "deleted", repaired.Deleted, "failed", repaired.Failed,
@@ -215,43 +215,38 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	if warning != "" {
 		rep.Warnings = append(rep.Warnings, warning)
 	}
-	if o.shardN > 1 {
-		rep.Shard = o.Shard
-	}
+	rep.Shard = o.shard.String()
 	rep.Started, rep.Finished = started, time.Now()
 	rep.DurationSeconds = rep.Finished.Sub(started).Seconds()
 	rep.Complete = runErr == nil
-	exit := exitOK
+	var endErr error
 	switch {
 	case runErr != nil && ctx.Err() != nil:
-		exit = exitInterrupted
 		rep.Error = "interrupted"
+		endErr = fmt.Errorf("verify interrupted: %w", context.Canceled)
 	case runErr != nil:
-		exit = exitFatal
 		rep.Error = runErr.Error()
+		// a connection lost mid-way is a stop mid-way, not "cannot connect"
+		endErr = outcome.As(outcome.Fatal, fmt.Errorf("verify stopped: %v", runErr))
 	case rep.Remaining > 0:
-		exit = exitSomeFailed
+		endErr = outcome.ErrSomeFailed
 	}
-	rep.ExitCode = exit
+	class := outcome.Of(ctx, endErr)
+	rep.ExitCode = exitCodeOf(class)
 	path, werr := rep.WriteFile(o.StateDir, runMS)
 	rep.Print(g.stdout, o.MaxPrint, path)
 	if werr != nil {
 		// the console still has the counts and the first ids
 		log.Error("could not write the report", "err", werr)
 	}
-
-	switch exit {
-	case exitOK:
+	switch class {
+	case outcome.OK:
 		return nil
-	case exitSomeFailed:
+	case outcome.SomeFailed:
 		fmt.Fprintf(g.stderr, "indexsync: %s\n", remainingMessage(rep, index, path, o))
-		return errSomeFailed
-	case exitInterrupted:
-		return fmt.Errorf("verify interrupted (%s): %w", reportNote(path, "what it found so far is in "), context.Canceled)
+		return endErr
 	}
-	// Not %w: a connection lost mid-way is exit 4 (stopped mid-way), not
-	// exit 3 (cannot connect at start).
-	return &fatalError{err: fmt.Errorf("verify stopped: %v (%s; run it again)", runErr, reportNote(path, "what it found so far is in "))}
+	return fmt.Errorf("%w (%s; run it again)", endErr, reportNote(path, "what it found so far is in "))
 }
 
 // remainingMessage is the one-line reason for exit 1, with what to do.
@@ -307,8 +302,8 @@ func connectVerifySearch(ctx context.Context, s config.Search, retries int) (*se
 // alias on several indexes with a write index is compared through that
 // index, with a warning: Sunbird's searches read every index behind the
 // alias, so the others show their stale copies beside the current ones.
-func checkVerifyIndex(ctx context.Context, c *search.Client, s *config.Search, objectType string) (index, warning string, err error) {
-	index, flag, err := requireIndex(ctx, c, s, objectType)
+func checkVerifyIndex(ctx context.Context, c *search.Client, s *config.Search, kind sunbird.Kind) (index, warning string, err error) {
+	index, flag, err := requireIndex(ctx, c, s, kind)
 	if err != nil {
 		return index, "", err
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/indexsync/indexsync/internal/config"
+	"github.com/indexsync/indexsync/internal/outcome"
 )
 
 func main() {
@@ -46,7 +47,7 @@ func tuneGC() {
 // cancelled ctx (SIGINT/SIGTERM) lets commands save their state and stop.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root, g := newRootCommand(stdout, stderr)
-	root.SetArgs(args)
+	root.SetArgs(joinResumeValue(args))
 	err := root.ExecuteContext(ctx)
 	if g.stopProfile != nil {
 		g.stopProfile()
@@ -58,8 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			err = &config.UsageError{Err: fmt.Errorf("%w (see 'indexsync --help')", err)}
 		}
 	}
-	if err != nil && !errors.Is(err, errSomeFailed) {
+	class := outcome.Of(ctx, err)
+	if err != nil && class != outcome.SomeFailed {
 		fmt.Fprintln(stderr, "indexsync:", err)
 	}
-	return exitCode(ctx, err)
+	return exitCodeOf(class)
 }

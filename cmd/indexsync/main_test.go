@@ -114,6 +114,8 @@ func TestUsageErrors(t *testing.T) {
 		{"keys without keys", []string{"serve"}, "no API key configured"},
 		{"old flag with jwt", []string{"serve", "--insecure-no-auth", "--auth", "jwt"}, "--insecure-no-auth is the old name of --auth none"},
 		{"mapping without rebuild", []string{"run", "--target", "search", "--mapping", "builtin"}, "only go with --rebuild"},
+		{"bad resume value", []string{"run", "--resume=sometimes"}, `--resume "sometimes"`},
+		{"a stray argument", []string{"run", "auto"}, `unknown command "auto"`},
 		{"missing mapping file", []string{"run", "--target", "search", "--rebuild", "--mapping", "/nonexistent/m.json"}, "--mapping: stat /nonexistent/m.json"},
 	}
 	for _, tt := range tests {

@@ -295,3 +295,56 @@ func TestSearchEngineDown20s(t *testing.T) {
 		t.Errorf("index holds %d documents (%v), want 20000\n%s", n, err, out)
 	}
 }
+
+// TestResumeAuto: the same command line, started again after a SIGTERM,
+// resumes and says so; started once more after the run finished, it starts a
+// new run; with other settings it sets the unfinished checkpoint aside.
+func TestResumeAuto(t *testing.T) {
+	bin := binary(t)
+	f := testenv.NewFixture(t, 8000, 20, 36)
+	dir := t.TempDir()
+	args := searchRunArgs(f, dir, "--resume", "auto", "--rate", "2000", "--block-size", "200")
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), f.Env()...)
+	var first strings.Builder
+	cmd.Stdout, cmd.Stderr = &first, &first
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "1,000 confirmed documents", func() bool { return succeededInCheckpoint(dir) >= 1000 })
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("SIGTERM: %v, want exit 130\n%s", err, first.String())
+	}
+	if !strings.Contains(first.String(), "--resume auto: no checkpoint in") {
+		t.Errorf("the first run did not say it started afresh:\n%s", first.String())
+	}
+	stopped := succeededInCheckpoint(dir)
+
+	again := func(args []string) string {
+		t.Helper()
+		c := exec.Command(bin, args...)
+		c.Env = cmd.Env
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out := again(args)
+	if !strings.Contains(out, "--resume auto: resuming the unfinished run") {
+		t.Errorf("the second run did not say it resumed:\n%s", out)
+	}
+	if n := f.Count(t, "user"); n != 8000 {
+		t.Errorf("index holds %d documents, want 8000", n)
+	}
+	if s := readSummary(t, dir); s.ResumedFrom == nil || s.Succeeded != 8000 {
+		t.Errorf("summary %+v, want a resumed run of 8000", s)
+	}
+	out = again(args)
+	if !strings.Contains(out, "is complete: starting a new one") {
+		t.Errorf("the third run did not say it started a new run:\n%s", out)
+	}
+	t.Logf("stopped by SIGTERM at %d documents, resumed to 8000", stopped)
+}

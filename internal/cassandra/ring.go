@@ -110,7 +110,7 @@ func (s *Session) RingTokens(ctx context.Context) ([]int64, error) {
 			for _, t := range toks {
 				v, err := strconv.ParseInt(t, 10, 64)
 				if err != nil {
-					iter.Close()
+					_ = iter.Close()
 					return nil, fmt.Errorf("token %q is not a Murmur3 token (indexsync needs the Murmur3Partitioner): %w", t, err)
 				}
 				all = append(all, v)

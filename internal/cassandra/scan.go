@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 )
@@ -157,35 +156,21 @@ func (sc *Scanner) scan(ctx context.Context, r Range, stmt string, defaultPage i
 	if pageSize <= 0 {
 		pageSize = defaultPage
 	}
-	retries := sc.Retries
-	if retries <= 0 {
-		retries = 5
-	}
-	for attempt := 0; ; attempt++ {
+	err := retry(ctx, sc.Retries, func() error {
 		iter := sc.Session.Query(stmt, cur.Start, cur.End).PageSize(pageSize).Idempotent(true).IterContext(ctx)
 		err := each(iter)
 		if cerr := iter.Close(); err == nil {
 			err = cerr
 		}
-		if err == nil {
-			return nil
-		}
-		var stop *stopError
-		if errors.As(err, &stop) {
-			return stop.err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if attempt >= retries || !Transient(err) {
-			return fmt.Errorf("scan %s.%s range %s: %w", sc.Keyspace, sc.Table, r, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(200<<attempt) * time.Millisecond):
-		}
+		return err
+	})
+	if stop, ok := errors.AsType[*stopError](err); ok {
+		return stop.err
 	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("scan %s.%s range %s: %w", sc.Keyspace, sc.Table, r, err)
+	}
+	return err
 }
 
 // Transient reports whether a Cassandra error may go away on retry.
@@ -196,6 +181,9 @@ func Transient(err error) bool {
 		un *gocql.RequestErrUnavailable
 		rf *gocql.RequestErrReadFailure
 	)
+	if _, ok := errors.AsType[*stopError](err); ok {
+		return false // the callback's own error: it stops the scan
+	}
 	switch {
 	case errors.As(err, &rt), errors.As(err, &wt), errors.As(err, &un), errors.As(err, &rf),
 		errors.Is(err, gocql.ErrTimeoutNoResponse), errors.Is(err, gocql.ErrNoConnections),
@@ -216,7 +204,7 @@ func (s *Session) Rows(ctx context.Context, stmt string, args ...any) ([]Row, er
 	for sc.Next() {
 		r, err := dec.scan(sc)
 		if err != nil {
-			iter.Close()
+			_ = iter.Close()
 			return nil, err
 		}
 		out = append(out, r)

@@ -178,7 +178,7 @@ func dialAny(ctx context.Context, addrs []string, timeout time.Duration) error {
 	for _, a := range addrs {
 		c, err := d.DialContext(ctx, "tcp", a)
 		if err == nil {
-			c.Close()
+			_ = c.Close()
 			return nil
 		}
 		errs = append(errs, err)

@@ -5,14 +5,14 @@
 // The work of a run is a list of Units, each an interval (Start, End] of
 // int64 positions: a token range of the Cassandra ring, or a slice of lines of
 // an ids file (line index, with Start -1 before the first line). A worker owns
-// a unit and reports progress through a Tracker: Advance(unit, next, counts)
-// says that everything of the unit up to next is confirmed by the target, and
-// returns only once that is saved. A resumed run restarts each pending unit
+// a unit and reports progress through a Tracker: Apply(steps, counts) says
+// that everything of each unit up to its step is confirmed by the target,
+// and returns only once that is saved. A resumed run restarts each pending unit
 // after its Next, so nothing confirmed is sent again except what was in
 // flight when the process stopped.
 //
 // Saving is cheap enough to do on every confirmation: the state is encoded
-// into a reused buffer by hand (no reflection), and concurrent Advance calls
+// into a reused buffer by hand (no reflection), and concurrent Apply calls
 // share one write and fsync (group commit) instead of queueing for one each.
 package checkpoint
 
@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -39,20 +38,12 @@ const FileName = "checkpoint.json"
 // Version is the format version this package writes and reads.
 const Version = 1
 
-// Path returns the checkpoint's path in stateDir.
-func Path(stateDir string) string { return filepath.Join(stateDir, FileName) }
-
 var (
 	// ErrNoCheckpoint is returned (wrapped) by Load when there is no
 	// checkpoint file.
 	ErrNoCheckpoint = errors.New("no checkpoint")
 	// ErrCorrupt is returned (wrapped) by Load when the file cannot be used.
 	ErrCorrupt = errors.New("corrupt")
-	// ErrComplete is returned (wrapped) by CheckResume for a finished run.
-	ErrComplete = errors.New("run already complete")
-	// ErrOtherJob is returned (wrapped) by CheckResume when the checkpoint
-	// describes different work.
-	ErrOtherJob = errors.New("checkpoint is for a different job")
 )
 
 // State is the content of checkpoint.json.
@@ -144,21 +135,6 @@ func (s *State) Pending() []int {
 		}
 	}
 	return out
-}
-
-// CheckResume reports whether a run with the given fingerprint may resume
-// from s: ErrComplete when s is a finished run, ErrOtherJob when s describes
-// other work.
-func (s *State) CheckResume(fingerprint string) error {
-	if s.Fingerprint != fingerprint {
-		return fmt.Errorf("%w (%s %s run started %s, fingerprint %s; this run's is %s): run without --resume to start afresh, or choose another --state-dir",
-			ErrOtherJob, s.ObjectType, s.Target, s.Started.UTC().Format(time.RFC3339), s.Fingerprint, fingerprint)
-	}
-	if s.Complete {
-		return fmt.Errorf("%w: the %s %s run started %s finished at %s; nothing to resume",
-			ErrComplete, s.ObjectType, s.Target, s.Started.UTC().Format(time.RFC3339), s.SavedAt.UTC().Format(time.RFC3339))
-	}
-	return nil
 }
 
 // clone returns a deep copy of s.

@@ -132,7 +132,7 @@ func TestSaveLeavesNoTempFiles(t *testing.T) {
 	}
 	tr := NewTracker(path, s)
 	for i := range 3 {
-		if err := tr.Finish(i); err != nil {
+		if err := finish(tr, i); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -247,20 +247,6 @@ func TestFingerprint(t *testing.T) {
 	}
 }
 
-func TestCheckResume(t *testing.T) {
-	s := sampleState()
-	if err := s.CheckResume(s.Fingerprint); err != nil {
-		t.Errorf("same job: %v", err)
-	}
-	if err := s.CheckResume("0123456789abcdef"); !errors.Is(err, ErrOtherJob) {
-		t.Errorf("other job: got %v, want ErrOtherJob", err)
-	}
-	s.Complete = true
-	if err := s.CheckResume(s.Fingerprint); !errors.Is(err, ErrComplete) {
-		t.Errorf("complete: got %v, want ErrComplete", err)
-	}
-}
-
 func TestTrackerConcurrentAdvance(t *testing.T) {
 	const workers, steps = 8, 100
 	units := make([]Unit, workers)
@@ -278,7 +264,7 @@ func TestTrackerConcurrentAdvance(t *testing.T) {
 		wg.Go(func() {
 			for i := 1; i <= steps; i++ {
 				d := Counts{Total: 3, Succeeded: 2, Failed: 1, Retries: i % 2, RequestNo: 1}
-				if err := tr.Advance(w, int64(w*1000+i), d); err != nil {
+				if err := advance(tr, w, int64(w*1000+i), d); err != nil {
 					t.Error(err)
 					return
 				}
@@ -294,7 +280,7 @@ func TestTrackerConcurrentAdvance(t *testing.T) {
 					}
 				}
 			}
-			if err := tr.Finish(w); err != nil {
+			if err := finish(tr, w); err != nil {
 				t.Error(err)
 			}
 		})
@@ -327,10 +313,10 @@ func TestTrackerConcurrentAdvance(t *testing.T) {
 func TestTrackerResume(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
 	tr := NewTracker(path, sampleState())
-	if err := tr.Advance(0, -6000000000000000000, Counts{Total: 100, Succeeded: 100, RequestNo: 1}); err != nil {
+	if err := advance(tr, 0, -6000000000000000000, Counts{Total: 100, Succeeded: 100, RequestNo: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Finish(1); err != nil {
+	if err := finish(tr, 1); err != nil {
 		t.Fatal(err)
 	}
 	// A new process loads what the old one confirmed.
@@ -356,10 +342,10 @@ func TestTrackerResume(t *testing.T) {
 func TestTrackerErrors(t *testing.T) {
 	newTracker := func(t *testing.T) *Tracker {
 		tr := NewTracker(filepath.Join(t.TempDir(), FileName), New(1, "fp", "user", "api", started, []Unit{NewUnit(0, 10), NewUnit(10, 20)}))
-		if err := tr.Advance(0, 5, Counts{}); err != nil {
+		if err := advance(tr, 0, 5, Counts{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := tr.Finish(1); err != nil {
+		if err := finish(tr, 1); err != nil {
 			t.Fatal(err)
 		}
 		return tr
@@ -369,15 +355,15 @@ func TestTrackerErrors(t *testing.T) {
 		call func(*Tracker) error
 		want string // "" for no error
 	}{
-		{"same next records counts", func(tr *Tracker) error { return tr.Advance(0, 5, Counts{Retries: 1}) }, ""},
-		{"to the end", func(tr *Tracker) error { return tr.Advance(0, 10, Counts{}) }, ""},
-		{"backwards", func(tr *Tracker) error { return tr.Advance(0, 4, Counts{}) }, "from 5 to 4: out of order or out of range"},
-		{"past end", func(tr *Tracker) error { return tr.Advance(0, 11, Counts{}) }, "from 5 to 11: out of order or out of range"},
-		{"no such unit", func(tr *Tracker) error { return tr.Advance(2, 1, Counts{}) }, "advance unit 2: no such unit (have 2)"},
-		{"negative unit", func(tr *Tracker) error { return tr.Advance(-1, 1, Counts{}) }, "advance unit -1: no such unit"},
-		{"done unit", func(tr *Tracker) error { return tr.Advance(1, 20, Counts{}) }, "advance unit 1: already done"},
-		{"finish twice", func(tr *Tracker) error { return tr.Finish(1) }, ""},
-		{"finish no such unit", func(tr *Tracker) error { return tr.Finish(5) }, "finish unit 5: no such unit"},
+		{"same next records counts", func(tr *Tracker) error { return advance(tr, 0, 5, Counts{Retries: 1}) }, ""},
+		{"to the end", func(tr *Tracker) error { return advance(tr, 0, 10, Counts{}) }, ""},
+		{"backwards", func(tr *Tracker) error { return advance(tr, 0, 4, Counts{}) }, "from 5 to 4: out of order or out of range"},
+		{"past end", func(tr *Tracker) error { return advance(tr, 0, 11, Counts{}) }, "from 5 to 11: out of order or out of range"},
+		{"no such unit", func(tr *Tracker) error { return advance(tr, 2, 1, Counts{}) }, "advance unit 2: no such unit (have 2)"},
+		{"negative unit", func(tr *Tracker) error { return advance(tr, -1, 1, Counts{}) }, "advance unit -1: no such unit"},
+		{"done unit", func(tr *Tracker) error { return advance(tr, 1, 20, Counts{}) }, "advance unit 1: already done"},
+		{"finish twice", func(tr *Tracker) error { return finish(tr, 1) }, "advance unit 1: already done"},
+		{"finish no such unit", func(tr *Tracker) error { return finish(tr, 5) }, "advance unit 5: no such unit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,7 +381,7 @@ func TestTrackerErrors(t *testing.T) {
 func TestTrackerSaveError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing-dir", FileName)
 	tr := NewTracker(path, sampleState())
-	err := tr.Advance(0, math.MinInt64+1, Counts{Succeeded: 1})
+	err := advance(tr, 0, math.MinInt64+1, Counts{Succeeded: 1})
 	if err == nil || !strings.Contains(err.Error(), "save checkpoint") {
 		t.Fatalf("got error %v, want a save error", err)
 	}
@@ -441,7 +427,7 @@ func BenchmarkAdvance(b *testing.B) {
 			if next < units[u].End {
 				next++
 			}
-			if err := tr.Advance(u, next, Counts{Succeeded: 1}); err != nil {
+			if err := advance(tr, u, next, Counts{Succeeded: 1}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -465,4 +451,17 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// advance and finish are one-step Applies, as the sync job makes them.
+func advance(tr *Tracker, unit int, next int64, d Counts) error {
+	return tr.Apply([]Step{{Unit: unit, Next: next}}, d)
+}
+
+func finish(tr *Tracker, unit int) error {
+	next := int64(0)
+	if st := tr.Snapshot(); unit >= 0 && unit < len(st.Units) {
+		next = st.Units[unit].Next
+	}
+	return tr.Apply([]Step{{Unit: unit, Next: next, Finished: true}}, Counts{})
 }

@@ -33,41 +33,6 @@ func NewTracker(path string, st *State) *Tracker {
 	return t
 }
 
-// Advance records that everything of unit up to next is confirmed and adds
-// delta to the counts, and returns once that is saved. next may equal the
-// unit's current Next (to record counts only) but may not go back or past
-// the unit's End.
-func (t *Tracker) Advance(unit int, next int64, delta Counts) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	u, err := t.unitLocked(unit)
-	if err != nil {
-		return err
-	}
-	if next < u.Next || next > u.End {
-		return fmt.Errorf("checkpoint: advance unit %d (%d,%d] from %d to %d: out of order or out of range", unit, u.Start, u.End, u.Next, next)
-	}
-	u.Next = next
-	t.st.Counts = t.st.Counts.Add(delta)
-	return t.commitLocked()
-}
-
-// Finish marks unit done (everything up to its End confirmed) and saves.
-// Finishing a done unit does nothing.
-func (t *Tracker) Finish(unit int) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if unit < 0 || unit >= len(t.st.Units) {
-		return fmt.Errorf("checkpoint: finish unit %d: no such unit (have %d)", unit, len(t.st.Units))
-	}
-	u := &t.st.Units[unit]
-	if u.Done {
-		return nil
-	}
-	u.Next, u.Done = u.End, true
-	return t.commitLocked()
-}
-
 // MarkComplete marks the run complete and saves; --resume on it then does
 // nothing. Every unit must be done.
 func (t *Tracker) MarkComplete() error {

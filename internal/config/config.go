@@ -7,6 +7,8 @@
 package config
 
 import (
+	"github.com/indexsync/indexsync/internal/outcome"
+
 	"errors"
 	"fmt"
 	"os"
@@ -26,6 +28,9 @@ type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
+
+// Class implements outcome.Classed: bad usage.
+func (e *UsageError) Class() outcome.Class { return outcome.Usage }
 
 // Usagef returns a UsageError with a formatted message.
 func Usagef(format string, args ...any) error {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/indexsync/indexsync/internal/sunbird"
+
 	"errors"
 	"fmt"
 	"net/url"
@@ -90,15 +92,15 @@ var validConsistency = map[string]bool{
 
 // Search holds the settings for reaching the search engine.
 type Search struct {
-	URLs          []string
-	Username      string
-	Password      secret.String
-	PasswordFile  string
-	TLSCA         string
-	Timeout       time.Duration
-	UserIndex     string
-	OrgIndex      string
-	LocationIndex string
+	URLs         []string
+	Username     string
+	Password     secret.String
+	PasswordFile string
+	TLSCA        string
+	Timeout      time.Duration
+	// Indexes names the index or alias of each kind's documents, by kind
+	// name (--user-index, --org-index, --location-index).
+	Indexes map[string]string
 }
 
 // AddFlags registers the search engine flags.
@@ -109,22 +111,28 @@ func (s *Search) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.PasswordFile, "search-password-file", "", "read the search engine password from this file")
 	fs.StringVar(&s.TLSCA, "search-tls-ca", "", "PEM CA file for an https search URL")
 	fs.DurationVar(&s.Timeout, "search-timeout", 60*time.Second, "per-request timeout for the search engine")
-	fs.StringVar(&s.UserIndex, "user-index", "user_alias", "index or alias of user documents")
-	fs.StringVar(&s.OrgIndex, "org-index", "org_alias", "index or alias of organisation documents")
-	fs.StringVar(&s.LocationIndex, "location-index", "location", "index or alias of location documents")
+	s.Indexes = map[string]string{}
+	for _, k := range sunbird.Kinds() {
+		s.Indexes[k.Name] = k.DefaultIndex
+		fs.Var(mapString{m: s.Indexes, key: k.Name}, k.IndexFlag, "index or alias of "+k.Name+" documents")
+	}
 }
 
-// Index returns the index or alias that holds the documents of an object
-// type (user, organisation or location) and the flag that sets it.
-func (s *Search) Index(objectType string) (name, flag string) {
-	switch objectType {
-	case "organisation":
-		return s.OrgIndex, "--org-index"
-	case "location":
-		return s.LocationIndex, "--location-index"
-	}
-	return s.UserIndex, "--user-index"
+// Index returns the index or alias that holds the documents of a kind and
+// the flag that sets it.
+func (s *Search) Index(k sunbird.Kind) (name, flag string) {
+	return s.Indexes[k.Name], "--" + k.IndexFlag
 }
+
+// mapString is a string flag stored in a map entry.
+type mapString struct {
+	m   map[string]string
+	key string
+}
+
+func (f mapString) String() string     { return f.m[f.key] }
+func (f mapString) Set(v string) error { f.m[f.key] = v; return nil }
+func (f mapString) Type() string       { return "string" }
 
 // Finalize reads the password file and checks the values.
 func (s *Search) Finalize() error {
@@ -135,14 +143,14 @@ func (s *Search) Finalize() error {
 	for _, raw := range s.URLs {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--search-url %q is not an http(s) URL (example: http://127.0.0.1:9200)", redactURL(raw)))
+			errs = append(errs, fmt.Errorf("--search-url %q is not an http(s) URL (example: http://127.0.0.1:9200)", secret.RedactURL(raw)))
 		}
 	}
 	if s.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--search-timeout %s must be positive", s.Timeout))
 	}
-	for flag, v := range map[string]string{"--user-index": s.UserIndex, "--org-index": s.OrgIndex, "--location-index": s.LocationIndex} {
-		if v == "" {
+	for _, k := range sunbird.Kinds() {
+		if name, flag := s.Index(k); name == "" {
 			errs = append(errs, fmt.Errorf("%s is empty", flag))
 		}
 	}
@@ -174,7 +182,7 @@ func (a *API) Finalize() error {
 	var errs []error
 	u, err := url.Parse(a.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("--api-endpoint %q is not an http(s) URL", redactURL(a.Endpoint)))
+		errs = append(errs, fmt.Errorf("--api-endpoint %q is not an http(s) URL", secret.RedactURL(a.Endpoint)))
 	}
 	if err := readSecretFile(&a.Key, a.KeyFile, "--api-key-file", "--api-key"); err != nil {
 		errs = append(errs, err)
@@ -200,16 +208,4 @@ func readSecretFile(dst *secret.String, path, fileFlag, valueFlag string) error 
 	}
 	*dst = secret.New(strings.TrimRight(string(data), "\r\n"))
 	return nil
-}
-
-// redactURL hides a password embedded in a URL's userinfo.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.LastIndex(raw, "@"); i >= 0 {
-			return "REDACTED" + raw[i:]
-		}
-		return raw
-	}
-	return u.Redacted()
 }

@@ -6,7 +6,7 @@
 //     (whose first line may be the header "id"), a hand-made list. Blank
 //     lines and lines starting with # are ignored; surrounding whitespace
 //     and a trailing \r are removed.
-//   - records of the old job's success and failure logs (SUNBIRD.md §7), and
+//   - records of the old job's success and failure logs (docs/sunbird.md, the old job), and
 //     of ours, which keep the format: the ids come from
 //     request.objectIds of the JSON on each "Request : " line; the
 //     "Request No : " and "Response : " lines are structure.
@@ -25,9 +25,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -80,7 +83,7 @@ func ReadFile(path string) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("open ids file: %w (check --ids-file)", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	res, err := Read(f)
 	if err != nil {
 		return res, fmt.Errorf("read ids file %s: %w (check --ids-file)", path, err)
@@ -300,4 +303,45 @@ func invalid(id []byte) string {
 		}
 	}
 	return ""
+}
+
+// CheckPath reports why path cannot be an ids file, before any work starts.
+func CheckPath(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--ids-file: %w", err)
+	case st.IsDir():
+		return fmt.Errorf("--ids-file %s is a directory", path)
+	}
+	return nil
+}
+
+// Identity names the file's content as far as a resumed run needs to know
+// it is the same file: absolute path, size and modification time.
+func Identity(path string) string {
+	abs, _ := filepath.Abs(path)
+	st, err := os.Stat(path)
+	if err != nil {
+		return abs
+	}
+	return abs + "|" + strconv.FormatInt(st.Size(), 10) + "|" + st.ModTime().UTC().String()
+}
+
+// Shard keeps the ids of slice i of n (0 ≤ i < n), chosen by a hash of the
+// id: with an ids file there is no token ring to cut, and every process of
+// an N-way run must agree without talking.
+func Shard(ids []string, i, n int) []string {
+	if n <= 1 {
+		return ids
+	}
+	var out []string
+	for _, id := range ids {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(id))
+		if int(h.Sum32()%uint32(n)) == i {
+			out = append(out, id)
+		}
+	}
+	return out
 }

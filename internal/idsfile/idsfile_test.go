@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// record is one record of the old job's logs (SUNBIRD.md §7).
+// record is one record of the old job's logs (docs/sunbird.md, the old job).
 func record(n int, objectType string, ids ...string) string {
 	quoted := make([]string, len(ids))
 	for i, id := range ids {

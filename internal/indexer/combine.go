@@ -10,7 +10,7 @@ import (
 
 // DocWriter indexes a set of documents of one object type (Writer does).
 type DocWriter interface {
-	Write(ctx context.Context, objectType string, docs map[string]sunbird.Document) (map[string]string, error)
+	Write(ctx context.Context, kind sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error)
 }
 
 // Combiner merges the documents of concurrent Write calls into shared bulk
@@ -30,22 +30,22 @@ type Combiner struct {
 }
 
 type call struct {
-	objectType string
-	docs       map[string]sunbird.Document
-	failed     map[string]string
-	err        error
-	done       chan struct{}
+	kind   sunbird.Kind
+	docs   map[string]sunbird.Document
+	failed map[string]string
+	err    error
+	done   chan struct{}
 }
 
 // Write indexes docs with the documents of other calls waiting at the same
 // time, and returns what failed of docs. When ctx ends first it returns
 // ctx's error: documents not yet sent are dropped, those in flight may
 // still be indexed.
-func (c *Combiner) Write(ctx context.Context, objectType string, docs map[string]sunbird.Document) (map[string]string, error) {
+func (c *Combiner) Write(ctx context.Context, kind sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error) {
 	if len(docs) == 0 {
 		return map[string]string{}, nil
 	}
-	cl := &call{objectType: objectType, docs: docs, done: make(chan struct{})}
+	cl := &call{kind: kind, docs: docs, done: make(chan struct{})}
 	c.mu.Lock()
 	c.pending = append(c.pending, cl)
 	flushers := c.Flushers
@@ -95,7 +95,7 @@ func (c *Combiner) flush(ctx context.Context) {
 				}
 			}
 		}
-		failed, err := c.W.Write(ctx, batch[0].objectType, merged)
+		failed, err := c.W.Write(ctx, batch[0].kind, merged)
 		for _, cl := range batch {
 			cl.failed = make(map[string]string)
 			for id := range cl.docs {
@@ -127,7 +127,7 @@ func (c *Combiner) take() []*call {
 	ids := map[string]bool{}
 	rest := c.pending[:0]
 	for i, cl := range c.pending[1:] {
-		ok := cl.objectType == first.objectType && n+len(cl.docs) <= limit
+		ok := cl.kind.Name == first.kind.Name && n+len(cl.docs) <= limit
 		if ok && len(batch) == 1 {
 			for id := range first.docs {
 				ids[id] = true

@@ -23,7 +23,7 @@ type gatedWriter struct {
 	reject  map[string]bool
 }
 
-func (g *gatedWriter) Write(ctx context.Context, objectType string, docs map[string]sunbird.Document) (map[string]string, error) {
+func (g *gatedWriter) Write(ctx context.Context, _ sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error) {
 	g.mu.Lock()
 	first := len(g.calls) == 0
 	g.calls = append(g.calls, slices.Sorted(maps.Keys(docs)))
@@ -68,7 +68,7 @@ func TestCombinerMergesWaitingCalls(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f, err := c.Write(ctx, "user", docsOf(inputs[i]...))
+			f, err := c.Write(ctx, sunbird.UserKind, docsOf(inputs[i]...))
 			results[i] = result{f, err}
 		}()
 	}
@@ -122,13 +122,13 @@ func TestCombinerCallerGivesUp(t *testing.T) {
 	c := &Combiner{W: g, Flushers: 1}
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Write(context.Background(), "user", docsOf("x"))
+		_, err := c.Write(context.Background(), sunbird.UserKind, docsOf("x"))
 		done <- err
 	}()
 	<-g.started
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := c.Write(ctx, "user", docsOf("y")); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.Write(ctx, sunbird.UserKind, docsOf("y")); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("waiting caller: err = %v, want deadline exceeded", err)
 	}
 	c.mu.Lock()

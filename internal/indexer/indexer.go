@@ -13,22 +13,15 @@ import (
 	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
-// Indexes names the index (or alias) of each object type.
-type Indexes struct {
-	User, Organisation, Location string
-}
+// Indexes names the index (or alias) of each kind, by kind name.
+type Indexes map[string]string
 
-// For returns the index of an object type.
-func (ix Indexes) For(objectType string) (string, error) {
-	switch objectType {
-	case "user":
-		return ix.User, nil
-	case "organisation":
-		return ix.Organisation, nil
-	case "location":
-		return ix.Location, nil
+// For returns the index of a kind.
+func (ix Indexes) For(k sunbird.Kind) (string, error) {
+	if name, ok := ix[k.Name]; ok && name != "" {
+		return name, nil
 	}
-	return "", fmt.Errorf("unknown object type %q", objectType)
+	return "", fmt.Errorf("no index configured for %s documents", k.Name)
 }
 
 // Bulker sends one bulk request (search.Client does).
@@ -36,19 +29,25 @@ type Bulker interface {
 	Bulk(ctx context.Context, index string, items []search.BulkItem) ([]search.ItemResult, error)
 }
 
+// Defaults of a Writer's bounds (also --bulk-bytes's).
+const (
+	DefaultMaxDocs  = 1000
+	DefaultMaxBytes = 5 << 20
+)
+
 // Writer indexes documents.
 type Writer struct {
 	Client   Bulker
 	Indexes  Indexes
-	MaxDocs  int // documents per bulk request; 0 = 1000
-	MaxBytes int // bytes per bulk request; 0 = 5 MiB
+	MaxDocs  int // documents per bulk request; 0 = DefaultMaxDocs
+	MaxBytes int // bytes per bulk request; 0 = DefaultMaxBytes
 }
 
 // Write indexes docs (id → document) with full-replace index operations. It
 // returns the ids that failed and why; err is set only when the engine could
 // not be used at all (then every id not confirmed is in failed too).
-func (w *Writer) Write(ctx context.Context, objectType string, docs map[string]sunbird.Document) (map[string]string, error) {
-	index, err := w.Indexes.For(objectType)
+func (w *Writer) Write(ctx context.Context, kind sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error) {
+	index, err := w.Indexes.For(kind)
 	if err != nil {
 		return nil, err
 	}
@@ -105,12 +104,12 @@ func (w *Writer) maxDocs() int {
 	if w.MaxDocs > 0 {
 		return w.MaxDocs
 	}
-	return 1000
+	return DefaultMaxDocs
 }
 
 func (w *Writer) maxBytes() int {
 	if w.MaxBytes > 0 {
 		return w.MaxBytes
 	}
-	return 5 << 20
+	return DefaultMaxBytes
 }

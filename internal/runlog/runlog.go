@@ -1,6 +1,6 @@
 // Package runlog writes the files an `indexsync run` leaves in its
 // --state-dir: the success and failure logs in the old user sync job's record
-// format (SUNBIRD.md §7), the failed-ids file to feed back with --ids-file,
+// format (docs/sunbird.md, the old job), the failed-ids file to feed back with --ids-file,
 // and the summary JSON.
 //
 // Every name carries one run timestamp <ms> (epoch milliseconds) so the files
@@ -28,11 +28,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-)
 
-// objectTypes are the object types a run syncs, each the prefix of its log
-// names.
-var objectTypes = []string{"user", "organisation", "location"}
+	"github.com/indexsync/indexsync/internal/sunbird"
+)
 
 // Paths are the three files a Log appends to.
 type Paths struct {
@@ -41,12 +39,14 @@ type Paths struct {
 	FailedIDs string // failed-ids_<ms>.txt
 }
 
-// FilePaths returns the names Open uses in dir, without touching the disk.
-func FilePaths(dir, objectType string, runMS int64) Paths {
+// FilePaths returns the names Open uses in dir, without touching the disk:
+// the kind's name is the prefix of the log names, as the old job's
+// userSyncSuccess_<ms>.log.
+func FilePaths(dir string, kind sunbird.Kind, runMS int64) Paths {
 	ms := strconv.FormatInt(runMS, 10)
 	return Paths{
-		Success:   filepath.Join(dir, objectType+"SyncSuccess_"+ms+".log"),
-		Failure:   filepath.Join(dir, objectType+"SyncFailure_"+ms+".log"),
+		Success:   filepath.Join(dir, kind.Name+"SyncSuccess_"+ms+".log"),
+		Failure:   filepath.Join(dir, kind.Name+"SyncFailure_"+ms+".log"),
 		FailedIDs: filepath.Join(dir, "failed-ids_"+ms+".txt"),
 	}
 }
@@ -71,14 +71,11 @@ type Log struct {
 // When the directory cannot be written the error says so and names
 // --state-dir; it wraps the OS error, so errors.Is(err, fs.ErrPermission)
 // works.
-func Open(dir, objectType string, runMS int64) (*Log, error) {
-	if !validType(objectType) {
-		return nil, fmt.Errorf("open run logs: unknown object type %q (want one of %s)", objectType, strings.Join(objectTypes, ", "))
-	}
+func Open(dir string, kind sunbird.Kind, runMS int64) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, stateDirError(dir, "", err)
 	}
-	l := &Log{paths: FilePaths(dir, objectType, runMS)}
+	l := &Log{paths: FilePaths(dir, kind, runMS)}
 	var err error
 	open := func(path string) *os.File {
 		if err != nil {
@@ -97,21 +94,12 @@ func Open(dir, objectType string, runMS int64) (*Log, error) {
 	if err != nil {
 		for _, f := range []*os.File{l.success, l.failure, l.failed} {
 			if f != nil {
-				f.Close()
+				_ = f.Close()
 			}
 		}
 		return nil, err
 	}
 	return l, nil
-}
-
-func validType(t string) bool {
-	for _, v := range objectTypes {
-		if t == v {
-			return true
-		}
-	}
-	return false
 }
 
 // stateDirError turns a failure to create files in dir into a message that

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -62,7 +63,8 @@ func TestFilePaths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.objectType, func(t *testing.T) {
-			got := FilePaths("d", tt.objectType, runMS)
+			kind, _ := sunbird.KindNamed(tt.objectType)
+			got := FilePaths("d", kind, runMS)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("FilePaths (-want +got):\n%s", diff)
 			}
@@ -70,18 +72,11 @@ func TestFilePaths(t *testing.T) {
 	}
 }
 
-func TestOpenUnknownObjectType(t *testing.T) {
-	_, err := Open(t.TempDir(), "users", runMS)
-	if err == nil || !strings.Contains(err.Error(), `unknown object type "users"`) {
-		t.Fatalf("got error %v, want one naming the unknown object type", err)
-	}
-}
-
 // TestRecordGolden writes three records to each log, one with line breaks in
 // its bodies, and compares the files with the old job's format.
 func TestRecordGolden(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, "user", runMS)
+	l, err := Open(dir, sunbird.UserKind, runMS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +113,7 @@ func TestRecordGolden(t *testing.T) {
 func TestReopenAppends(t *testing.T) {
 	dir := t.TempDir()
 	for i := 1; i <= 2; i++ {
-		l, err := Open(dir, "organisation", runMS)
+		l, err := Open(dir, sunbird.OrganisationKind, runMS)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +127,7 @@ func TestReopenAppends(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := FilePaths(dir, "organisation", runMS)
+	p := FilePaths(dir, sunbird.OrganisationKind, runMS)
 	want := "\nRequest No : 1\nRequest : req\nResponse : res\n\nRequest No : 2\nRequest : req\nResponse : res\n"
 	if diff := cmp.Diff(want, readFile(t, p.Failure)); diff != "" {
 		t.Errorf("failure log (-want +got):\n%s", diff)
@@ -147,7 +142,7 @@ func TestReopenAppends(t *testing.T) {
 func TestRecordConcurrent(t *testing.T) {
 	const workers, perWorker = 8, 200
 	dir := t.TempDir()
-	l, err := Open(dir, "user", runMS)
+	l, err := Open(dir, sunbird.UserKind, runMS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +227,7 @@ func TestFailedIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := Open(t.TempDir(), "user", runMS)
+			l, err := Open(t.TempDir(), sunbird.UserKind, runMS)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -256,7 +251,7 @@ func TestFailedIDs(t *testing.T) {
 }
 
 func TestUseAfterClose(t *testing.T) {
-	l, err := Open(t.TempDir(), "user", runMS)
+	l, err := Open(t.TempDir(), sunbird.UserKind, runMS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +282,7 @@ func TestOpenUnwritableDir(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.Chmod(dir, 0o755) })
-		_, err := Open(dir, "user", runMS)
+		_, err := Open(dir, sunbird.UserKind, runMS)
 		want := "state dir " + dir + ": permission denied (cannot create userSyncSuccess_1695211344452.log; choose a writable --state-dir)"
 		if err == nil || err.Error() != want {
 			t.Fatalf("got error %v, want %q", err, want)
@@ -306,7 +301,7 @@ func TestOpenUnwritableDir(t *testing.T) {
 		}
 		t.Cleanup(func() { os.Chmod(parent, 0o755) })
 		dir := filepath.Join(parent, "state")
-		_, err := Open(dir, "user", runMS)
+		_, err := Open(dir, sunbird.UserKind, runMS)
 		want := "state dir " + dir + ": permission denied (choose a writable --state-dir)"
 		if err == nil || err.Error() != want {
 			t.Fatalf("got error %v, want %q", err, want)
@@ -318,7 +313,7 @@ func TestOpenUnwritableDir(t *testing.T) {
 			t.Fatal(err)
 		}
 		dir := filepath.Join(file, "state")
-		_, err := Open(dir, "user", runMS)
+		_, err := Open(dir, sunbird.UserKind, runMS)
 		want := "state dir " + dir + ": not a directory (choose a writable --state-dir)"
 		if err == nil || err.Error() != want {
 			t.Fatalf("got error %v, want %q", err, want)
@@ -328,7 +323,7 @@ func TestOpenUnwritableDir(t *testing.T) {
 
 func TestOpenCreatesDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
-	l, err := Open(dir, "location", runMS)
+	l, err := Open(dir, sunbird.LocationKind, runMS)
 	if err != nil {
 		t.Fatal(err)
 	}

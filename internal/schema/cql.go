@@ -1,5 +1,5 @@
-// Package schema defines the Sunbird tables indexsync reads (SUNBIRD.md §2)
-// and the search indexes it writes (SUNBIRD.md §5), and creates both. It is
+// Package schema defines the Sunbird tables indexsync reads (docs/sunbird.md, tables)
+// and the search indexes it writes (docs/sunbird.md, the indexes), and creates both. It is
 // for demos, tests and benchmarks; production clusters already have them.
 package schema
 
@@ -186,7 +186,7 @@ func Replication(spec string) (string, error) {
 
 // Execer runs one CQL statement.
 type Execer interface {
-	Exec(ctx context.Context, stmt string) error
+	Exec(ctx context.Context, stmt string, args ...any) error
 }
 
 // ApplyCassandra creates the keyspace and the tables if they do not exist.

@@ -8,35 +8,31 @@ import (
 	"time"
 
 	"github.com/indexsync/indexsync/internal/search"
+	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
 //go:embed indexes/*.json
 var indexFiles embed.FS
 
-// Index describes one kind of search index: the documents of one object type.
+// Index is our definition of the search index of one kind
+// (indexes/<kind>.json, docs/sunbird-indexes.md).
 type Index struct {
-	ObjectType string // user, organisation, location
-	Prefix     string // versioned index names start with it
+	ObjectType string // the kind's name: user, organisation, location
+	Prefix     string // Sunbird's index name (userv3): ours are <Prefix>_<ts>
 	file       string
 }
 
-// The indexes of docs/sunbird-indexes.md, with Sunbird's index names as the
-// prefixes of ours (userv3_<ts>, orgv3_<ts>, location_<ts>).
-var (
-	UserIndex         = Index{ObjectType: "user", Prefix: "userv3", file: "indexes/user.json"}
-	OrganisationIndex = Index{ObjectType: "organisation", Prefix: "orgv3", file: "indexes/organisation.json"}
-	LocationIndex     = Index{ObjectType: "location", Prefix: "location", file: "indexes/location.json"}
-)
-
-// IndexFor returns the index of an object type.
-func IndexFor(objectType string) (Index, bool) {
-	for _, ix := range []Index{UserIndex, OrganisationIndex, LocationIndex} {
-		if ix.ObjectType == objectType {
-			return ix, true
-		}
-	}
-	return Index{}, false
+// IndexOf returns the index of a kind.
+func IndexOf(k sunbird.Kind) Index {
+	return Index{ObjectType: k.Name, Prefix: k.IndexName, file: "indexes/" + k.Name + ".json"}
 }
+
+// The indexes of the three kinds.
+var (
+	UserIndex         = IndexOf(sunbird.UserKind)
+	OrganisationIndex = IndexOf(sunbird.OrganisationKind)
+	LocationIndex     = IndexOf(sunbird.LocationKind)
+)
 
 // Body returns the create-index body (settings and typeless mappings). A
 // shards or replicas value below zero keeps the file's value.

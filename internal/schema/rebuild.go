@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/indexsync/indexsync/internal/atomicfile"
+	"github.com/indexsync/indexsync/internal/config"
 	"github.com/indexsync/indexsync/internal/search"
 )
 
@@ -44,6 +45,30 @@ type RebuildOptions struct {
 	// Shards and Replicas of the new index; below zero: those of the index
 	// the definition comes from.
 	Shards, Replicas int
+}
+
+// NoRebuildOptions are the options' values when none is given.
+var NoRebuildOptions = RebuildOptions{Shards: -1, Replicas: -1}
+
+// Check reports every problem of the options (--mapping, --index-shards,
+// --index-replicas) at once; rebuild says whether --rebuild is on.
+func (o RebuildOptions) Check(rebuild bool) error {
+	var errs []error
+	if !rebuild && o != NoRebuildOptions {
+		errs = append(errs, errors.New("--mapping, --index-shards and --index-replicas only go with --rebuild"))
+	}
+	if o.Shards == 0 || o.Shards < -1 || o.Shards > 1024 {
+		errs = append(errs, fmt.Errorf("--index-shards %d: give 1 to 1024 (-1: those of the index it replaces)", o.Shards))
+	}
+	if o.Replicas < -1 || o.Replicas > 64 {
+		errs = append(errs, fmt.Errorf("--index-replicas %d: give 0 to 64 (-1: those of the index it replaces)", o.Replicas))
+	}
+	if o.Mapping != MappingCurrent && o.Mapping != MappingBuiltin {
+		if _, err := os.Stat(o.Mapping); err != nil {
+			errs = append(errs, fmt.Errorf("--mapping: %w (give a file with a create-index body, or builtin)", err))
+		}
+	}
+	return config.Join(errs...)
 }
 
 // Rebuild is a load into a fresh index that replaces the one behind an alias
@@ -210,6 +235,26 @@ func (r Rebuild) Save(dir string) error {
 		return err
 	}
 	return atomicfile.Write(filepath.Join(dir, RebuildFile), b)
+}
+
+// BeginRebuild starts a rebuild for alias and saves it in stateDir, or, for
+// a resumed run, reads the one it saved.
+func BeginRebuild(ctx context.Context, admin RebuildAdmin, ix Index, alias string, opts RebuildOptions, stateDir string, resuming bool) (Rebuild, error) {
+	if resuming {
+		rb, err := LoadRebuild(stateDir)
+		if err != nil {
+			return rb, config.Usagef("--resume --rebuild: cannot read %s in %s: %v", RebuildFile, stateDir, err)
+		}
+		return rb, nil
+	}
+	rb, err := StartRebuild(ctx, admin, ix, alias, opts, time.Now())
+	if err != nil {
+		return rb, err
+	}
+	if err := rb.Save(stateDir); err != nil {
+		return rb, &config.UsageError{Err: fmt.Errorf("save the rebuild state: %w", err)}
+	}
+	return rb, nil
 }
 
 // LoadRebuild reads the rebuild saved in dir.

@@ -37,7 +37,7 @@ func TestColumns(t *testing.T) {
 		t.Errorf("columns (-want +got):\n%s", diff)
 	}
 	if n := len(Columns("user")); n != 40 {
-		t.Errorf("user has %d columns, want 40 (SUNBIRD.md §2)", n)
+		t.Errorf("user has %d columns, want 40 (docs/sunbird.md, tables)", n)
 	}
 }
 

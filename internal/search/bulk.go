@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/indexsync/indexsync/internal/backoff"
+	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
 // Op is a bulk operation.
@@ -156,14 +156,13 @@ func (c *Client) Bulk(ctx context.Context, index string, items []BulkItem) ([]It
 			if ctx.Err() != nil || attempt > c.retry.Retries || !Retryable(status, err) {
 				return fail(err)
 			}
-			if err := c.backoff(ctx, r.op, attempt, 0, status, retryAfter); err != nil {
+			if err := c.backoff(ctx, attempt, retryAfter); err != nil {
 				return fail(fmt.Errorf("bulk into %s: %w", index, err))
 			}
 			continue
 		}
 
 		next := pending[:0:0]
-		retryStatus := 0
 		for k, i := range pending {
 			st := parsed.Items[k].status()
 			out := &results[i]
@@ -174,7 +173,6 @@ func (c *Client) Bulk(ctx context.Context, index string, items []BulkItem) ([]It
 				out.OK = true
 			case attempt <= c.retry.Retries && Retryable(st.Status, nil):
 				next = append(next, i)
-				retryStatus = max(retryStatus, st.Status)
 			case st.Error != nil:
 				out.Error = st.Error.String()
 			case st.Status == 0:
@@ -188,20 +186,16 @@ func (c *Client) Bulk(ctx context.Context, index string, items []BulkItem) ([]It
 		}
 		pending = next
 		c.retriedItems.Add(int64(len(pending)))
-		if err := c.backoff(ctx, r.op, attempt, len(pending), retryStatus, 0); err != nil {
+		if err := c.backoff(ctx, attempt, 0); err != nil {
 			return fail(fmt.Errorf("bulk into %s: %w", index, err))
 		}
 	}
 }
 
-// backoff records a retry and waits for it.
-func (c *Client) backoff(ctx context.Context, op string, attempt, items, status int, retryAfter time.Duration) error {
-	wait := c.retry.Backoff(attempt, retryAfter)
+// backoff counts a retry and waits for it.
+func (c *Client) backoff(ctx context.Context, attempt int, retryAfter time.Duration) error {
 	c.retries.Add(1)
-	if c.observer != nil {
-		c.observer.ObserveRetry(RetryEvent{Op: op, Attempt: attempt, Items: items, Status: status, Wait: wait})
-	}
-	return backoff.Sleep(ctx, wait)
+	return backoff.Sleep(ctx, c.retry.Wait(attempt, retryAfter))
 }
 
 // invalid says why an item cannot be sent, or "".
@@ -259,10 +253,10 @@ type bulkEncoder struct {
 
 // bulkEncoder: {"index":{"_index":"i","_id":"x"}}, with "_type":"_doc" on 6.x.
 func (d *dialect) bulkEncoder(index string) bulkEncoder {
-	meta := appendJSONString([]byte(`{"_index":`), index)
+	meta := sunbird.AppendString([]byte(`{"_index":`), index)
 	if d.docType != "" {
 		meta = append(meta, `,"_type":`...)
-		meta = appendJSONString(meta, d.docType)
+		meta = sunbird.AppendString(meta, d.docType)
 	}
 	meta = append(meta, `,"_id":`...)
 	return bulkEncoder{
@@ -277,7 +271,7 @@ func (e *bulkEncoder) appendItem(dst []byte, it *BulkItem) []byte {
 	} else {
 		dst = append(dst, e.indexPrefix...)
 	}
-	dst = appendJSONString(dst, it.ID)
+	dst = sunbird.AppendString(dst, it.ID)
 	dst = append(dst, "}}\n"...)
 	if it.Op == OpIndex {
 		dst = appendDocLine(dst, it.Doc)
@@ -302,48 +296,4 @@ func appendDocLine(dst, doc []byte) []byte {
 	}
 	dst = append(dst, doc...)
 	return append(dst, '\n')
-}
-
-// appendJSONString appends s as a JSON string, escaping as encoding/json does
-// (minus its HTML escaping) without allocating.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

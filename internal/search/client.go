@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/indexsync/indexsync/internal/backoff"
+	"github.com/indexsync/indexsync/internal/httpretry"
 	"github.com/indexsync/indexsync/internal/secret"
 )
 
@@ -32,8 +33,7 @@ const (
 // an _mget of a few thousand documents.
 const maxResponseBytes = 256 << 20
 
-// Config configures a Client. It prints (String, GoString) with passwords
-// masked, including one in a URL's userinfo.
+// Config configures a Client.
 type Config struct {
 	// URLs of the engine's nodes, each entry may be a comma-separated list.
 	// Requests go round-robin over them, and a node that refuses connections
@@ -54,8 +54,8 @@ type Config struct {
 	// Retries: how many times a failed request or bulk item is sent again
 	// (see Retryable). 0 disables retries.
 	Retries int
-	// RetryBase and RetryMax bound the backoff (see RetryPolicy); zero means
-	// DefaultRetryBase / DefaultRetryMax.
+	// RetryBase and RetryMax bound the backoff (httpretry.Policy); zero means
+	// its defaults.
 	RetryBase, RetryMax time.Duration
 	// DisableCompression asks for answers without gzip. The engine's gzip
 	// can cost more than the network it saves (verify reads every document
@@ -63,35 +63,6 @@ type Config struct {
 	DisableCompression bool
 	// HTTP replaces the default HTTP client (tests, custom transports).
 	HTTP *http.Client
-	// Observer, when set, sees every HTTP attempt and every retry.
-	Observer Observer
-}
-
-// Observer receives metrics events. Implementations must be safe for
-// concurrent use and fast: they run on the request path.
-type Observer interface {
-	// ObserveRequest is called after every HTTP attempt.
-	ObserveRequest(RequestEvent)
-	// ObserveRetry is called before the client waits to send again.
-	ObserveRetry(RetryEvent)
-}
-
-// RequestEvent describes one HTTP attempt.
-type RequestEvent struct {
-	Op       string // low-cardinality operation name: "bulk", "info", "mget", …
-	Method   string
-	Status   int // 0 when no answer arrived
-	Duration time.Duration
-	Err      error // transport error, nil when an answer arrived
-}
-
-// RetryEvent describes a wait before sending again.
-type RetryEvent struct {
-	Op      string
-	Attempt int // the retry about to happen: 1 for the first
-	Items   int // bulk items to be re-sent; 0 for a whole non-bulk request
-	Status  int // the status that caused the retry; 0 for a transport error
-	Wait    time.Duration
 }
 
 // Stats are counters since the client was made.
@@ -109,8 +80,7 @@ type Client struct {
 	hc        *http.Client
 	userAgent string
 	timeout   time.Duration
-	retry     RetryPolicy
-	observer  Observer
+	retry     httpretry.Policy
 	secrets   []string // password forms scrubbed from error bodies
 
 	dialect   atomic.Pointer[dialect]
@@ -140,8 +110,7 @@ func NewClient(cfg Config) (*Client, error) {
 	c := &Client{
 		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
-		observer:  cfg.Observer,
-		retry:     RetryPolicy{Retries: cfg.Retries, Base: cfg.RetryBase, Max: cfg.RetryMax},
+		retry:     httpretry.Policy{Retries: cfg.Retries, Base: cfg.RetryBase, Max: cfg.RetryMax},
 	}
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
@@ -202,18 +171,18 @@ func parseEndpoints(raws []string, user string, pass secret.String) ([]*endpoint
 				if errors.As(err, &ue) {
 					err = ue.Err
 				}
-				errs = append(errs, fmt.Errorf("invalid search URL %q: %v", redactURL(raw), err))
+				errs = append(errs, fmt.Errorf("invalid search URL %q: %v", secret.RedactURL(raw), err))
 				continue
 			}
 			switch {
 			case u.Scheme != "http" && u.Scheme != "https":
-				errs = append(errs, fmt.Errorf("invalid search URL %q: it must start with http:// or https:// (like http://127.0.0.1:9200)", redactURL(raw)))
+				errs = append(errs, fmt.Errorf("invalid search URL %q: it must start with http:// or https:// (like http://127.0.0.1:9200)", secret.RedactURL(raw)))
 				continue
 			case u.Host == "" || u.Hostname() == "":
-				errs = append(errs, fmt.Errorf("invalid search URL %q: no host", redactURL(raw)))
+				errs = append(errs, fmt.Errorf("invalid search URL %q: no host", secret.RedactURL(raw)))
 				continue
 			case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-				errs = append(errs, fmt.Errorf("invalid search URL %q: a query or fragment is not allowed", redactURL(raw)))
+				errs = append(errs, fmt.Errorf("invalid search URL %q: a query or fragment is not allowed", secret.RedactURL(raw)))
 				continue
 			}
 			ep := &endpoint{base: u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/")}
@@ -230,28 +199,6 @@ func parseEndpoints(raws []string, user string, pass secret.String) ([]*endpoint
 		}
 	}
 	return eps, secrets, errs
-}
-
-// redactURL masks the password in a URL that may not even parse.
-func redactURL(raw string) string {
-	rest := raw
-	scheme := ""
-	if i := strings.Index(raw, "://"); i >= 0 {
-		scheme, rest = raw[:i+3], raw[i+3:]
-	}
-	hostEnd := strings.IndexAny(rest, "/?#")
-	if hostEnd < 0 {
-		hostEnd = len(rest)
-	}
-	at := strings.LastIndex(rest[:hostEnd], "@")
-	if at < 0 {
-		return raw
-	}
-	userinfo := rest[:at]
-	if colon := strings.Index(userinfo, ":"); colon >= 0 {
-		userinfo = userinfo[:colon] + ":xxxxx"
-	}
-	return scheme + userinfo + rest[at:]
 }
 
 func httpClient(cfg Config) (*http.Client, error) {
@@ -293,24 +240,6 @@ func (c *Client) String() string { return "search.Client(" + strings.Join(c.URLs
 
 // GoString is String, so %#v prints no credentials either.
 func (c *Client) GoString() string { return c.String() }
-
-// String shows the configuration with URL passwords masked and the password
-// as REDACTED, so a Config is safe to print or log.
-func (cfg Config) String() string {
-	urls := make([]string, len(cfg.URLs))
-	for i, entry := range cfg.URLs {
-		parts := strings.Split(entry, ",")
-		for j, u := range parts {
-			parts[j] = redactURL(u)
-		}
-		urls[i] = strings.Join(parts, ",")
-	}
-	return fmt.Sprintf("{URLs:%q Username:%q Password:%s TLSCA:%q Timeout:%s UserAgent:%q Retries:%d RetryBase:%s RetryMax:%s}",
-		urls, cfg.Username, cfg.Password, cfg.TLSCA, cfg.Timeout, cfg.UserAgent, cfg.Retries, cfg.RetryBase, cfg.RetryMax)
-}
-
-// GoString is String, so %#v prints no credentials either.
-func (cfg Config) GoString() string { return cfg.String() }
 
 // URLs are the node URLs as used, without credentials: safe to print.
 func (c *Client) URLs() []string {
@@ -453,7 +382,7 @@ func (c *Client) do(ctx context.Context, r *request, body []byte) (*response, er
 		if ctx.Err() != nil || attempt > c.retry.Retries || !retryAllowed(r.idempotent, status, err) {
 			return res, err
 		}
-		if err := c.backoff(ctx, r.op, attempt, 0, status, retryAfter); err != nil {
+		if err := c.backoff(ctx, attempt, retryAfter); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", r.method, r.path, err)
 		}
 	}
@@ -528,7 +457,6 @@ func (c *Client) send(ctx context.Context, ep *endpoint, r *request, p *payload,
 	if ep.auth.IsSet() {
 		req.Header.Set("Authorization", ep.auth.Reveal())
 	}
-	began := time.Now()
 	c.requests.Add(1)
 	resp, err := c.hc.Do(req)
 	if err == nil {
@@ -542,14 +470,7 @@ func (c *Client) send(ctx context.Context, ep *endpoint, r *request, p *payload,
 			buf.Grow(int(n) + bytes.MinRead)
 		}
 		err = readBody(buf, resp.Body)
-		resp.Body.Close()
-	}
-	if c.observer != nil {
-		ev := RequestEvent{Op: r.op, Method: r.method, Duration: time.Since(began), Err: err}
-		if resp != nil {
-			ev.Status = resp.StatusCode
-		}
-		c.observer.ObserveRequest(ev)
+		_ = resp.Body.Close()
 	}
 	if err != nil {
 		return nil, err

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"unicode/utf8"
+
+	"github.com/indexsync/indexsync/internal/httpretry"
 )
 
 // Sentinels for errors.Is, so callers can map failures to exit codes without
@@ -46,7 +48,7 @@ type ConnectError struct {
 
 func (e *ConnectError) Error() string {
 	hint := "check --search-url"
-	if isTLSError(e.Err) {
+	if httpretry.TLSTrustError(e.Err) {
 		hint = "check --search-tls-ca, and http versus https in --search-url"
 	}
 	return fmt.Sprintf("cannot reach the search engine at %s: %s (%s)", e.URL, describeNetError(e.Err), hint)
@@ -88,18 +90,6 @@ func describeNetError(err error) string {
 		return urlErr.Err.Error()
 	}
 	return err.Error()
-}
-
-func isTLSError(err error) bool {
-	var certErr *tls.CertificateVerificationError
-	var unknownCA x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var recErr tls.RecordHeaderError
-	var invalid x509.CertificateInvalidError
-	return errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr) ||
-		errors.As(err, &recErr) || errors.As(err, &invalid) ||
-		// net/http reports an https URL pointed at a plain-HTTP port only as text.
-		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 func isDialError(err error) bool {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -73,6 +74,7 @@ type reply struct {
 type recorded struct {
 	Method, Path, Query, ContentType, Auth string
 	Body                                   string
+	At                                     time.Time // when it arrived (the fake clock in a synctest bubble)
 }
 
 // fakeEngine answers GET / with info and other routes ("METHOD /path") with
@@ -120,7 +122,7 @@ func (e *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route := r.Method + " " + r.URL.EscapedPath()
 	e.mu.Lock()
 	e.seen = append(e.seen, recorded{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery,
-		ContentType: r.Header.Get("Content-Type"), Auth: r.Header.Get("Authorization"), Body: string(body)})
+		ContentType: r.Header.Get("Content-Type"), Auth: r.Header.Get("Authorization"), Body: string(body), At: time.Now()})
 	queue := e.routes[route]
 	var rep reply
 	switch {

@@ -79,54 +79,6 @@ func TestRetryAllowedForNonIdempotentRequests(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	// jitter returning its maximum shows the ceiling; returning 0 the floor.
-	top := func(n int64) int64 { return n - 1 }
-	p := RetryPolicy{Base: 100 * time.Millisecond, Max: time.Second, MaxRetryAfter: time.Minute, jitter: top}
-	tests := []struct {
-		name       string
-		attempt    int
-		retryAfter time.Duration
-		want       time.Duration
-	}{
-		{"first retry", 1, 0, 100 * time.Millisecond},
-		{"second doubles", 2, 0, 200 * time.Millisecond},
-		{"fourth", 4, 0, 800 * time.Millisecond},
-		{"capped at Max", 5, 0, time.Second},
-		{"huge attempt does not overflow", 200, 0, time.Second},
-		{"attempt 0 treated as 1", 0, 0, 100 * time.Millisecond},
-		{"Retry-After honoured exactly", 1, 7 * time.Second, 7 * time.Second},
-		{"Retry-After beats the backoff cap", 9, 3 * time.Second, 3 * time.Second},
-		{"Retry-After capped", 1, time.Hour, time.Minute},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := p.Backoff(tt.attempt, tt.retryAfter); got != tt.want {
-				t.Errorf("Backoff(%d, %s) = %s, want %s", tt.attempt, tt.retryAfter, got, tt.want)
-			}
-		})
-	}
-	p.jitter = func(int64) int64 { return 0 }
-	if got := p.Backoff(3, 0); got != 0 {
-		t.Errorf("full jitter floor: got %s, want 0", got)
-	}
-}
-
-func TestBackoffDefaultsAndRange(t *testing.T) {
-	var p RetryPolicy // zero value: defaults, real randomness
-	for attempt := 1; attempt <= 10; attempt++ {
-		ceil := min(DefaultRetryBase<<(attempt-1), DefaultRetryMax)
-		for range 200 {
-			if got := p.Backoff(attempt, 0); got < 0 || got > ceil {
-				t.Fatalf("Backoff(%d) = %s, outside [0, %s]", attempt, got, ceil)
-			}
-		}
-	}
-	if got := p.Backoff(1, time.Hour); got != DefaultMaxRetryAfter {
-		t.Errorf("Retry-After of an hour: got %s, want the %s cap", got, DefaultMaxRetryAfter)
-	}
-}
-
 // TestRequestRetryTiming checks the waits between attempts of a plain
 // request against the policy, on the fake clock.
 func TestRequestRetryTiming(t *testing.T) {
@@ -136,16 +88,18 @@ func TestRequestRetryTiming(t *testing.T) {
 			jsonReply(502, "<html>bad gateway</html>"),
 			reply{status: 429, header: map[string]string{"Retry-After": "5"}},
 			jsonReply(200, `{"count":42,"_shards":{"total":5,"successful":5,"skipped":0,"failed":0}}`))
-		var attempts []time.Duration
 		start := time.Now()
-		obs := &recordingObserver{onRequest: func(RequestEvent) { attempts = append(attempts, time.Since(start)) }}
-		c := newTestClient(t, e, Config{Retries: 3, RetryBase: time.Second, RetryMax: time.Minute, Observer: obs})
-		c.retry.jitter = func(n int64) int64 { return n - 1 } // always the ceiling
+		c := newTestClient(t, e, Config{Retries: 3, RetryBase: time.Second, RetryMax: time.Minute})
+		c.retry.Jitter = func(n int64) int64 { return n - 1 } // always the ceiling
 		n, err := c.Count(t.Context(), "userv3")
 		if err != nil || n != 42 {
 			t.Fatalf("got %d, %v; want 42", n, err)
 		}
 		// Waits: 1s, 2s (backoff ceilings), then 5s from Retry-After.
+		var attempts []time.Duration
+		for _, r := range e.requests("GET /userv3/_count") {
+			attempts = append(attempts, r.At.Sub(start))
+		}
 		want := []time.Duration{0, time.Second, 3 * time.Second, 8 * time.Second}
 		if diff := cmp.Diff(want, attempts); diff != "" {
 			t.Errorf("attempt times (-want +got):\n%s", diff)
@@ -156,28 +110,13 @@ func TestRequestRetryTiming(t *testing.T) {
 	})
 }
 
-type recordingObserver struct {
-	onRequest func(RequestEvent)
-	requests  []RequestEvent
-	retries   []RetryEvent
-}
-
-func (o *recordingObserver) ObserveRequest(ev RequestEvent) {
-	o.requests = append(o.requests, ev)
-	if o.onRequest != nil {
-		o.onRequest(ev)
-	}
-}
-
-func (o *recordingObserver) ObserveRetry(ev RetryEvent) { o.retries = append(o.retries, ev) }
-
 // TestAttemptTimeout: a node that never answers costs Timeout per attempt,
 // and is reported as unreachable.
 func TestAttemptTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hang := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 		c := newTestClient(t, hang, Config{Timeout: 5 * time.Second, Retries: 1, RetryBase: time.Second})
-		c.retry.jitter = func(n int64) int64 { return n - 1 }
+		c.retry.Jitter = func(n int64) int64 { return n - 1 }
 		start := time.Now()
 		_, err := c.Info(t.Context())
 		if !errors.Is(err, ErrUnreachable) {

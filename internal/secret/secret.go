@@ -6,6 +6,8 @@ package secret
 import (
 	"encoding/json"
 	"log/slog"
+	"net/url"
+	"strings"
 )
 
 // String is a secret text value. Its zero value is the empty secret.
@@ -44,3 +46,44 @@ func (s String) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 
 // UnmarshalJSON reads a secret from a JSON string (a credentials file).
 func (s *String) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &s.v) }
+
+// RedactURL returns a URL safe to print: the password of its userinfo and
+// the value of every query parameter (an API key or token may travel there)
+// become REDACTED. A URL that does not parse is masked up to its last '@'
+// before the host's end, so a password still never shows.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		rest, scheme := raw, ""
+		if i := strings.Index(raw, "://"); i >= 0 {
+			scheme, rest = raw[:i+3], raw[i+3:]
+		}
+		end := strings.IndexAny(rest, "/?#")
+		if end < 0 {
+			end = len(rest)
+		}
+		if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+			user, _, _ := strings.Cut(rest[:at], ":")
+			return scheme + user + ":" + redacted + rest[at:]
+		}
+		if q := strings.IndexByte(raw, '?'); q >= 0 {
+			return raw[:q] + "?" + redacted
+		}
+		return raw
+	}
+	_, hasPassword := u.User.Password()
+	if !hasPassword && u.RawQuery == "" {
+		return raw // nothing to hide: as given
+	}
+	if hasPassword {
+		u.User = url.UserPassword(u.User.Username(), redacted)
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{redacted}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

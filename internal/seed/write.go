@@ -7,16 +7,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
-
+	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/schema"
 )
 
 // Writer writes a data set through an open session.
 type Writer struct {
-	Session     *gocql.Session
+	Session     *cassandra.Session
 	Keyspace    string
 	Concurrency int               // parallel batches in flight; 0 = 32
 	Progress    func(users int64) // called now and then with users written so far
@@ -29,8 +27,7 @@ type insert struct {
 
 func newInsert(keyspace, table string) insert {
 	cols := schema.Columns(table)
-	marks := strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",")
-	return insert{cols: cols, stmt: fmt.Sprintf("INSERT INTO %s.%s (%s) VALUES (%s)", keyspace, table, strings.Join(cols, ","), marks)}
+	return insert{cols: cols, stmt: cassandra.InsertStmt(keyspace, table, cols)}
 }
 
 // args binds a row; a null is left unset rather than written, so seeding
@@ -40,7 +37,7 @@ func (in insert) args(r Row) ([]any, error) {
 	for i, c := range in.cols {
 		v, ok := r[c]
 		if !ok || v == nil {
-			out[i] = gocql.UnsetValue
+			out[i] = cassandra.Unset
 			continue
 		}
 		out[i] = v
@@ -87,7 +84,7 @@ func (w Writer) Write(ctx context.Context, opts Options) (Counts, error) {
 	var users, mems, roles atomic.Int64
 	err := parallel(ctx, conc, opts.Users, func(i int) error {
 		u := User(opts, locs, i)
-		b := w.Session.Batch(gocql.UnloggedBatch)
+		var batch []cassandra.Write
 		for _, item := range []struct {
 			in   insert
 			rows []Row
@@ -97,10 +94,10 @@ func (w Writer) Write(ctx context.Context, opts Options) (Counts, error) {
 				if err != nil {
 					return err
 				}
-				b.Query(item.in.stmt, a...)
+				batch = append(batch, cassandra.Write{Stmt: item.in.stmt, Args: a})
 			}
 		}
-		if err := retry(ctx, func() error { return b.ExecContext(ctx) }); err != nil {
+		if err := w.Session.ExecUnloggedBatch(ctx, batch); err != nil {
 			return fmt.Errorf("write user %s: %w", u.User["id"], err)
 		}
 		mems.Add(int64(len(u.Orgs)))
@@ -119,31 +116,10 @@ func (w Writer) exec(ctx context.Context, in insert, r Row) error {
 	if err != nil {
 		return err
 	}
-	q := w.Session.Query(in.stmt, a...)
-	if err := retry(ctx, func() error { return q.ExecContext(ctx) }); err != nil {
+	if err := w.Session.Exec(ctx, in.stmt, a...); err != nil {
 		return fmt.Errorf("insert into %s: %w", in.stmt[:strings.Index(in.stmt, " (")], err)
 	}
 	return nil
-}
-
-// retry re-runs an idempotent write a few times on timeouts and overload.
-func retry(ctx context.Context, f func() error) error {
-	var err error
-	for attempt := range 5 {
-		if err = f(); err == nil {
-			return nil
-		}
-		var te *gocql.RequestErrWriteTimeout
-		if !errors.As(err, &te) && !errors.Is(err, gocql.ErrTimeoutNoResponse) && !strings.Contains(err.Error(), "overloaded") {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
-		}
-	}
-	return err
 }
 
 // parallel runs f(0..n-1) on conc goroutines and stops at the first error.

@@ -6,8 +6,7 @@ package source
 import (
 	"context"
 	"fmt"
-	"math"
-	"strings"
+	"log/slog"
 
 	"golang.org/x/sync/errgroup"
 
@@ -17,19 +16,6 @@ import (
 	"github.com/indexsync/indexsync/internal/sunbird"
 	"github.com/indexsync/indexsync/internal/syncjob"
 )
-
-// Table returns the table and partition key column of an object type.
-func Table(objectType string) (table, key string, err error) {
-	switch objectType {
-	case store.User:
-		return "user", "id", nil
-	case store.Organisation:
-		return "organisation", "id", nil
-	case store.Location:
-		return "location", "id", nil
-	}
-	return "", "", fmt.Errorf("unknown object type %q", objectType)
-}
 
 // Keys yields the partition keys of a table, in token order.
 type Keys struct{ Scanner *cassandra.Scanner }
@@ -79,10 +65,10 @@ func RangeUnits(rs []cassandra.Range) []checkpoint.Unit {
 
 // IDDocs yields the documents of ids from a list, read by id in blocks.
 type IDDocs struct {
-	IDs        []string
-	Store      *store.Store
-	ObjectType string
-	Block      int // ids read per store call
+	IDs   []string
+	Store *store.Store
+	Kind  sunbird.Kind
+	Block int // ids read per store call
 }
 
 // Items implements syncjob.Source.
@@ -91,13 +77,13 @@ func (d IDDocs) Items(ctx context.Context, u checkpoint.Unit, after int64, fn fu
 	for lo := after + 1; lo <= u.End && lo < int64(len(d.IDs)); lo += int64(block) {
 		hi := min(lo+int64(block)-1, u.End, int64(len(d.IDs))-1)
 		ids := d.IDs[lo : hi+1]
-		res, err := d.Store.Documents(ctx, d.ObjectType, ids)
+		res, err := d.Store.Documents(ctx, d.Kind, ids)
 		if err != nil {
 			return err
 		}
 		for i, id := range ids {
 			it := syncjob.Item{ID: id, Seq: lo + int64(i)}
-			if doc, ok := res.Docs[strings.TrimSpace(id)]; ok {
+			if doc, ok := res.Docs[id]; ok {
 				if it.Doc, err = doc.Encode(); err != nil {
 					return fmt.Errorf("encode document %s: %w", id, err)
 				}
@@ -145,44 +131,28 @@ func OrgNames(ctx context.Context, sess *cassandra.Session, keyspace string, con
 	return func(id string) (any, bool) { v, ok := all[id]; return v, ok }, len(all), nil
 }
 
-// Rows yields the documents of a single-table object type (organisation,
-// location) from range scans.
-type Rows struct {
-	Scanner *cassandra.Scanner
-	Build   func(sunbird.Row) sunbird.Document
+// Docs yields the documents of one kind from range scans: it scans the
+// kind's table and its child tables (user_organisation and user_roles for
+// users) over the same token range at once — they share the partition key,
+// so the same objects sit in the same range of all of them — and joins the
+// streams in token order, holding one object at a time.
+type Docs struct {
+	Kind     sunbird.Kind
+	Main     *cassandra.Scanner
+	Children []*cassandra.Scanner // by Kind.Children
+	Lookups  sunbird.Lookups
 }
 
-// Items implements syncjob.Source.
-func (s Rows) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func(syncjob.Item) error) error {
-	return s.Scanner.Scan(ctx, cassandra.Range{Start: after, End: u.End}, func(tok int64, row cassandra.Row) error {
-		id, _ := row["id"].(string)
-		doc, err := s.Build(sunbird.Row(row)).Encode()
-		if err != nil {
-			return fmt.Errorf("encode document %s: %w", id, err)
-		}
-		return fn(syncjob.Item{ID: id, Seq: tok, Doc: doc})
-	})
-}
-
-// Users yields user documents: it scans user, user_organisation and
-// user_roles over the same token range at once (they share the partition
-// key, so the same users sit in the same range of all three) and joins the
-// three streams in token order, holding one user at a time.
-type Users struct {
-	Users, Memberships, Roles *cassandra.Scanner
-	OrgNames                  sunbird.OrgNames
-}
-
-// narrowPage is the page size of the user_organisation and user_roles
-// scans: their rows are narrow (a few hundred bytes) and a user has several,
-// so larger pages keep them from needing more round trips than the user rows
-// they join (+7 % docs/s in make bench), at a few MiB a page. User rows keep
-// the Scanner's default.
+// narrowPage is the page size of the child table scans: their rows are
+// narrow (a few hundred bytes) and a user has several, so larger pages keep
+// them from needing more round trips than the user rows they join (+7 %
+// docs/s in make bench), at a few MiB a page. The main table keeps the
+// Scanner's default.
 const narrowPage = 5000
 
-// NewUsers returns the joined source over the three user tables of keyspace,
+// NewDocs returns the joined source over the kind's tables in keyspace,
 // every column of each (read once from the schema).
-func NewUsers(ctx context.Context, sess *cassandra.Session, keyspace string, orgNames sunbird.OrgNames) (Users, error) {
+func NewDocs(ctx context.Context, sess *cassandra.Session, keyspace string, kind sunbird.Kind, lookups sunbird.Lookups) (Docs, error) {
 	scanner := func(table, key string, page int) (*cassandra.Scanner, error) {
 		cols, err := sess.Columns(ctx, keyspace, table)
 		if err != nil {
@@ -190,16 +160,19 @@ func NewUsers(ctx context.Context, sess *cassandra.Session, keyspace string, org
 		}
 		return &cassandra.Scanner{Session: sess, Keyspace: keyspace, Table: table, Key: key, Columns: cols, PageSize: page}, nil
 	}
-	u := Users{OrgNames: orgNames}
+	d := Docs{Kind: kind, Lookups: lookups}
 	var err error
-	if u.Users, err = scanner("user", "id", 0); err != nil {
-		return u, err
+	if d.Main, err = scanner(kind.Table, kind.Key, 0); err != nil {
+		return d, err
 	}
-	if u.Memberships, err = scanner("user_organisation", "userid", narrowPage); err != nil {
-		return u, err
+	for _, c := range kind.Children {
+		sc, err := scanner(c.Table, c.Key, narrowPage)
+		if err != nil {
+			return d, err
+		}
+		d.Children = append(d.Children, sc)
 	}
-	u.Roles, err = scanner("user_roles", "userid", narrowPage)
-	return u, err
+	return d, nil
 }
 
 type tokRow struct {
@@ -209,15 +182,15 @@ type tokRow struct {
 }
 
 // Items implements syncjob.Source.
-func (s Users) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func(syncjob.Item) error) error {
+func (s Docs) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func(syncjob.Item) error) error {
 	r := cassandra.Range{Start: after, End: u.End}
 	g, gctx := errgroup.WithContext(ctx)
-	stream := func(sc *cassandra.Scanner, keyCol string) <-chan tokRow {
-		ch := make(chan tokRow, 128) // smooths the three scans; bounded memory
+	stream := func(sc *cassandra.Scanner) <-chan tokRow {
+		ch := make(chan tokRow, 128) // smooths the scans; bounded memory
 		g.Go(func() error {
 			defer close(ch)
 			return sc.Scan(gctx, r, func(tok int64, row cassandra.Row) error {
-				k, _ := row[keyCol].(string)
+				k, _ := row[sc.Key].(string)
 				select {
 				case ch <- tokRow{tok, k, row}:
 					return nil
@@ -228,30 +201,32 @@ func (s Users) Items(ctx context.Context, u checkpoint.Unit, after int64, fn fun
 		})
 		return ch
 	}
-	users := stream(s.Users, "id")
-	mems := &peeker{ch: stream(s.Memberships, "userid")}
-	roles := &peeker{ch: stream(s.Roles, "userid")}
+	main := stream(s.Main)
+	children := make([]*peeker, len(s.Children))
+	for i, sc := range s.Children {
+		children[i] = &peeker{ch: stream(sc)}
+	}
 	g.Go(func() error {
-		for ur := range users {
-			user := sunbird.User{Row: sunbird.Row(ur.row)}
-			for _, m := range mems.take(ur.tok, ur.key) {
-				user.Orgs = append(user.Orgs, sunbird.Row(m))
+		for mr := range main {
+			o := sunbird.Object{Row: sunbird.Row(mr.row), Children: make([][]sunbird.Row, len(children))}
+			for i, p := range children {
+				for _, cr := range p.take(mr.tok, mr.key) {
+					o.Children[i] = append(o.Children[i], sunbird.Row(cr))
+				}
 			}
-			for _, rr := range roles.take(ur.tok, ur.key) {
-				user.Roles = append(user.Roles, sunbird.Row(rr))
-			}
-			doc, err := sunbird.BuildUser(user, s.OrgNames).Encode()
+			doc, err := s.Kind.Build(o, s.Lookups).Encode()
 			if err != nil {
-				return fmt.Errorf("encode document %s: %w", ur.key, err)
+				return fmt.Errorf("encode document %s: %w", mr.key, err)
 			}
-			if err := fn(syncjob.Item{ID: ur.key, Seq: ur.tok, Doc: doc}); err != nil {
+			if err := fn(syncjob.Item{ID: mr.key, Seq: mr.tok, Doc: doc}); err != nil {
 				return err
 			}
 		}
-		// the user stream is done: rows after the last user belong to no
-		// user; stop the other scans
-		mems.drain()
-		roles.drain()
+		// the main stream is done: child rows after the last object belong
+		// to no object; stop the other scans
+		for _, p := range children {
+			p.drain()
+		}
 		return nil
 	})
 	return g.Wait()
@@ -297,50 +272,98 @@ func (p *peeker) drain() {
 	}
 }
 
-// Estimate returns Cassandra's own estimate of the partitions of a table in
-// r (system.size_estimates, refreshed every few minutes); 0 when unknown.
-func Estimate(ctx context.Context, sess *cassandra.Session, keyspace, table string, r cassandra.Range) (int64, error) {
-	iter := sess.Query(`SELECT range_start, range_end, partitions_count FROM system.size_estimates WHERE keyspace_name = ? AND table_name = ?`,
-		keyspace, table).IterContext(ctx)
-	var (
-		start, end string
-		count      int64
-		total      float64
-	)
-	for iter.Scan(&start, &end, &count) {
-		var s, e int64
-		if _, err := fmt.Sscan(start, &s); err != nil {
-			continue
-		}
-		if _, err := fmt.Sscan(end, &e); err != nil {
-			continue
-		}
-		total += float64(count) * overlap(cassandra.Range{Start: s, End: e}, r)
+// For returns the source of a range run of kind: partition keys for the Sync
+// API (it reads the rows itself), whole documents for the search engine,
+// with the lookups they need (every organisation's name, the organisation
+// types). log hears where the lookups came from.
+func For(ctx context.Context, sess *cassandra.Session, keyspace string, kind sunbird.Kind, target syncjob.TargetType, conc int, log *slog.Logger) (syncjob.Source, error) {
+	if _, err := sess.Columns(ctx, keyspace, kind.Table); err != nil { // a clear error for a missing table
+		return nil, err
 	}
-	if err := iter.Close(); err != nil {
-		return 0, err
+	if target == syncjob.APITarget {
+		return Keys{Scanner: &cassandra.Scanner{Session: sess, Keyspace: keyspace, Table: kind.Table, Key: kind.Key}}, nil
 	}
-	return int64(math.Round(total)), nil
+	var lookups sunbird.Lookups
+	if kind.UsesOrgNames() {
+		names, n, err := OrgNames(ctx, sess, keyspace, conc)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("organisation names loaded", "organisations", n)
+		lookups.OrgNames = names
+	}
+	if kind.UsesOrgTypes {
+		types, from, err := store.LoadOrgTypes(ctx, sess, keyspace)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("organisation types", "from", from, "types", len(types))
+		lookups.OrgTypes = types
+	}
+	return NewDocs(ctx, sess, keyspace, kind, lookups)
 }
 
-// overlap is the fraction of a that lies in b (a may wrap around the ring).
-func overlap(a, b cassandra.Range) float64 {
-	if a.End <= a.Start { // wrapping range: split it
-		return overlapWeighted(cassandra.Range{Start: a.Start, End: cassandra.MaxToken}, b, a) +
-			overlapWeighted(cassandra.Range{Start: cassandra.MinToken, End: a.End}, b, a)
-	}
-	return overlapWeighted(a, b, a)
+// PlanRanges cuts one shard of the ring into at least n units, at the
+// cluster's own token boundaries where it can read them; ringErr says why
+// it could not (the ring is then cut evenly, which is still correct).
+func PlanRanges(ctx context.Context, sess *cassandra.Session, shard syncjob.Shard, n int) (units []checkpoint.Unit, ringErr error) {
+	ring, ringErr := sess.RingTokens(ctx)
+	return RangeUnits(cassandra.Split(cassandra.Shard(shard.I, shard.N), ring, n)), ringErr
 }
 
-func overlapWeighted(part, b, whole cassandra.Range) float64 {
-	lo := max(part.Start, b.Start)
-	hi := min(part.End, b.End)
-	if hi <= lo {
-		return 0
+// Total counts what a range run of kind covers: for the search target
+// Cassandra's own estimate when it has one (no pass over the data; from
+// says so), else exactly, count(*) per unit in parallel.
+func Total(ctx context.Context, sess *cassandra.Session, keyspace string, kind sunbird.Kind, target syncjob.TargetType, units []checkpoint.Unit, conc int) (total int64, from string, err error) {
+	ranges := make([]cassandra.Range, len(units))
+	for i, u := range units {
+		ranges[i] = cassandra.Range{Start: u.Start, End: u.End}
 	}
-	w := float64(whole.End) - float64(whole.Start)
-	if whole.End <= whole.Start {
-		w += math.Pow(2, 64)
+	if target == syncjob.SearchTarget {
+		if est, err := sess.EstimatePartitions(ctx, keyspace, kind.Table, ranges); err == nil && est > 0 {
+			return est, "estimated from system.size_estimates", nil
+		}
 	}
-	return (float64(hi) - float64(lo)) / w
+	total, err = sess.CountPartitions(ctx, keyspace, kind.Table, kind.Key, ranges, max(conc, 4))
+	return total, "counted in Cassandra", err
+}
+
+// Work is what a run goes through: its units, where their items come from,
+// and how many items there are.
+type Work struct {
+	Units     []checkpoint.Unit
+	Source    syncjob.Source
+	Total     int64
+	TotalFrom string // how Total was found, for the console
+}
+
+// PlanWork plans the work of spec: the ids of an ids file when ids is not
+// nil (read by id for the search engine), else the token ranges of the
+// ring. A resumed run (prev) keeps its units and total.
+func PlanWork(ctx context.Context, sess *cassandra.Session, spec syncjob.Spec, ids []string, prev *checkpoint.State, log *slog.Logger) (Work, error) {
+	var w Work
+	var err error
+	if ids != nil {
+		w.Units = IDUnits(len(ids), max(spec.BlockSize*20, 1000))
+		w.Total, w.TotalFrom = int64(len(ids)), "ids in --ids-file"
+		w.Source = IDList{IDs: ids}
+		if spec.Target == syncjob.SearchTarget {
+			w.Source = IDDocs{IDs: ids, Store: store.New(sess, spec.Keyspace, store.Options{}), Kind: spec.Kind, Block: spec.BlockSize}
+		}
+	} else {
+		var ringErr error
+		if w.Units, ringErr = PlanRanges(ctx, sess, spec.Shard, spec.Ranges); ringErr != nil {
+			log.Warn("could not read the ring's tokens; splitting the ring evenly", "err", ringErr)
+		}
+		if w.Source, err = For(ctx, sess, spec.Keyspace, spec.Kind, spec.Target, spec.Concurrency, log); err != nil {
+			return w, err
+		}
+	}
+	switch {
+	case prev != nil:
+		w.Units, w.Total = prev.Units, int64(prev.Counts.Total)
+	case ids == nil:
+		w.Total, w.TotalFrom, err = Total(ctx, sess, spec.Keyspace, spec.Kind, spec.Target, w.Units, spec.Concurrency)
+	}
+	return w, err
 }

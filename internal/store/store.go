@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,23 +19,19 @@ import (
 	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
-// Object types, as the Sync API names them.
+// Defaults of Options fields left zero (serve's --read-concurrency,
+// --read-batch and --org-cache-ttl use them).
 const (
-	User         = "user"
-	Organisation = "organisation"
-	Location     = "location"
+	DefaultConcurrency = 16
+	DefaultBatch       = 25
+	DefaultOrgTTL      = 5 * time.Minute
 )
-
-// ValidObjectType reports whether t is one of the three object types.
-func ValidObjectType(t string) bool {
-	return t == User || t == Organisation || t == Location
-}
 
 // Options tune a Store.
 type Options struct {
-	Concurrency int           // queries in flight per call; 0 = 16
-	Batch       int           // ids per IN query; 0 = 25
-	OrgTTL      time.Duration // how long an organisation name is trusted; 0 = 5 minutes
+	Concurrency int           // queries in flight per call; 0 = DefaultConcurrency
+	Batch       int           // ids per IN query; 0 = DefaultBatch
+	OrgTTL      time.Duration // how long an organisation name is trusted; 0 = DefaultOrgTTL
 }
 
 // Store reads objects from one keyspace.
@@ -53,21 +48,21 @@ type Store struct {
 	typesExpires time.Time
 
 	stmtMu sync.Mutex
-	stmts  map[string]string // table → SELECT of every column by key
+	cols   map[string][]string // table → every column
 }
 
 // New returns a Store over an open session.
 func New(sess *cassandra.Session, keyspace string, opts Options) *Store {
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 16
+		opts.Concurrency = DefaultConcurrency
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = 25
+		opts.Batch = DefaultBatch
 	}
 	if opts.OrgTTL <= 0 {
-		opts.OrgTTL = 5 * time.Minute
+		opts.OrgTTL = DefaultOrgTTL
 	}
-	st := &Store{sess: sess, keyspace: keyspace, conc: opts.Concurrency, batch: opts.Batch, orgTTL: opts.OrgTTL, stmts: map[string]string{}}
+	st := &Store{sess: sess, keyspace: keyspace, conc: opts.Concurrency, batch: opts.Batch, orgTTL: opts.OrgTTL, cols: map[string][]string{}}
 	st.orgs = NewOrgCache(opts.OrgTTL, st.readOrgNames)
 	return st
 }
@@ -78,57 +73,71 @@ type Result struct {
 	NotFound []string                    // ids with no row, in request order
 }
 
-// Documents reads the objects of one type by id and builds their documents.
-// Ids are trimmed and de-duplicated. An id with no row is reported in
-// NotFound; only a failure to read makes the whole call fail.
-func (st *Store) Documents(ctx context.Context, objectType string, ids []string) (Result, error) {
-	ids = Dedupe(ids)
-	switch objectType {
-	case User:
-		return st.users(ctx, ids)
-	case Organisation:
-		types, err := st.orgTypes(ctx)
-		if err != nil {
-			return Result{}, err
-		}
-		return st.single(ctx, "organisation", "id", ids, func(r sunbird.Row) sunbird.Document { return sunbird.BuildOrganisation(r, types) })
-	case Location:
-		return st.single(ctx, "location", "id", ids, sunbird.BuildLocation)
+// Documents reads the objects of one kind by id and builds their documents.
+// ids must be distinct (the callers' doors trim and de-duplicate them). An id
+// with no row is reported in NotFound; only a failure to read makes the
+// whole call fail.
+func (st *Store) Documents(ctx context.Context, kind sunbird.Kind, ids []string) (Result, error) {
+	reads := []read{{kind.Table, kind.Key, ids}}
+	for _, c := range kind.Children {
+		reads = append(reads, read{c.Table, c.Key, ids})
 	}
-	return Result{}, fmt.Errorf("unknown object type %q", objectType)
-}
-
-// Dedupe trims ids and drops blanks and repeats, keeping the first order.
-func Dedupe(ids []string) []string {
-	seen := make(map[string]bool, len(ids))
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		id = strings.TrimSpace(id)
-		if id == "" || seen[id] {
+	got, err := st.readAll(ctx, reads...)
+	if err != nil {
+		return Result{}, err
+	}
+	objects := make([]*sunbird.Object, len(ids))
+	var orgIDs []string
+	for i, id := range ids {
+		rows := got[kind.Table][id]
+		if len(rows) == 0 {
 			continue
 		}
-		seen[id] = true
-		out = append(out, id)
+		o := &sunbird.Object{Row: sunbird.Row(rows[0]), Children: make([][]sunbird.Row, len(kind.Children))}
+		for c, child := range kind.Children {
+			for _, r := range got[child.Table][id] {
+				o.Children[c] = append(o.Children[c], sunbird.Row(r))
+			}
+		}
+		objects[i] = o
+		orgIDs = append(orgIDs, kind.OrgIDs(*o)...)
 	}
-	return out
+	var lookups sunbird.Lookups
+	if kind.UsesOrgNames() {
+		if lookups.OrgNames, err = st.orgs.Names(ctx, orgIDs); err != nil {
+			return Result{}, err
+		}
+	}
+	if kind.UsesOrgTypes {
+		if lookups.OrgTypes, err = st.orgTypes(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	res := Result{Docs: make(map[string]sunbird.Document, len(ids))}
+	for i, o := range objects {
+		if o == nil {
+			res.NotFound = append(res.NotFound, ids[i])
+			continue
+		}
+		res.Docs[ids[i]] = kind.Build(*o, lookups)
+	}
+	return res, nil
 }
 
-// selectIn returns "SELECT <every column> FROM ks.table WHERE key IN ?",
-// with the column list read once from the schema (so extra columns of a real
-// deployment are carried into documents too).
-func (st *Store) selectIn(ctx context.Context, table, key string) (string, error) {
+// columns returns every column of table, read once from the schema (so
+// extra columns of a real deployment are carried into documents too).
+func (st *Store) columns(ctx context.Context, table string) ([]string, error) {
 	st.stmtMu.Lock()
 	defer st.stmtMu.Unlock()
-	if s, ok := st.stmts[table]; ok {
-		return s, nil
+	if c, ok := st.cols[table]; ok {
+		return c, nil
 	}
 	cols, err := st.sess.Columns(ctx, st.keyspace, table)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	s := fmt.Sprintf("SELECT %s FROM %s.%s WHERE %s IN ?", cassandra.SelectList(cols), st.keyspace, table, key)
-	st.stmts[table] = s
-	return s, nil
+	st.cols[table] = cols
+	return cols, nil
 }
 
 // read is one batch query: the rows of table whose key is one of ids.
@@ -148,7 +157,7 @@ func (st *Store) readAll(ctx context.Context, reads ...read) (map[string]map[str
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(st.conc)
 	for _, rd := range reads {
-		stmt, err := st.selectIn(ctx, rd.table, rd.key)
+		cols, err := st.columns(ctx, rd.table)
 		if err != nil {
 			return nil, err
 		}
@@ -156,7 +165,7 @@ func (st *Store) readAll(ctx context.Context, reads ...read) (map[string]map[str
 		out[rd.table] = byKey
 		for batch := range slices.Chunk(rd.ids, st.batch) {
 			g.Go(func() error {
-				rows, err := st.sess.Rows(gctx, stmt, batch)
+				rows, err := st.sess.ReadByKeys(gctx, st.keyspace, rd.table, rd.key, cols, batch)
 				if err != nil {
 					return fmt.Errorf("read %d ids from %s.%s (%s %s…): %w", len(batch), st.keyspace, rd.table, rd.key, batch[0], err)
 				}
@@ -174,78 +183,6 @@ func (st *Store) readAll(ctx context.Context, reads ...read) (map[string]map[str
 		return nil, err
 	}
 	return out, nil
-}
-
-func (st *Store) users(ctx context.Context, ids []string) (Result, error) {
-	got, err := st.readAll(ctx,
-		read{"user", "id", ids},
-		read{"user_organisation", "userid", ids},
-		read{"user_roles", "userid", ids})
-	if err != nil {
-		return Result{}, err
-	}
-	users := make([]*sunbird.User, len(ids))
-	var orgIDs []string
-	for i, id := range ids {
-		rows := got["user"][id]
-		if len(rows) == 0 {
-			continue
-		}
-		u := &sunbird.User{Row: sunbird.Row(rows[0])}
-		for _, m := range got["user_organisation"][id] {
-			u.Orgs = append(u.Orgs, sunbird.Row(m))
-		}
-		for _, r := range got["user_roles"][id] {
-			u.Roles = append(u.Roles, sunbird.Row(r))
-		}
-		users[i] = u
-		orgIDs = append(orgIDs, OrgIDs(*u)...)
-	}
-	names, err := st.orgs.Names(ctx, orgIDs)
-	if err != nil {
-		return Result{}, err
-	}
-	res := Result{Docs: make(map[string]sunbird.Document, len(ids))}
-	for i, u := range users {
-		if u == nil {
-			res.NotFound = append(res.NotFound, ids[i])
-			continue
-		}
-		res.Docs[ids[i]] = sunbird.BuildUser(*u, names)
-	}
-	return res, nil
-}
-
-// OrgIDs lists the organisations a user document names: its root
-// organisation and the organisations of its memberships.
-func OrgIDs(u sunbird.User) []string {
-	var out []string
-	if id, ok := u.Row["rootorgid"].(string); ok && id != "" {
-		out = append(out, id)
-	}
-	for _, m := range u.Orgs {
-		if id, ok := m["organisationid"].(string); ok && id != "" {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-func (st *Store) single(ctx context.Context, table, key string, ids []string, build func(sunbird.Row) sunbird.Document) (Result, error) {
-	got, err := st.readAll(ctx, read{table, key, ids})
-	if err != nil {
-		return Result{}, err
-	}
-	res := Result{Docs: make(map[string]sunbird.Document, len(ids))}
-	for _, id := range ids {
-		rows := got[table][id]
-		if len(rows) == 0 {
-			res.NotFound = append(res.NotFound, id)
-			continue
-		}
-		res.Docs[id] = build(sunbird.Row(rows[0]))
-	}
-	return res, nil
 }
 
 // orgTypes returns the organisation types, read again after OrgTTL like the
@@ -268,12 +205,11 @@ func (st *Store) orgTypes(ctx context.Context) (sunbird.OrgTypes, error) {
 func (st *Store) readOrgNames(ctx context.Context, ids []string) (map[string]any, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(st.conc)
-	stmt := fmt.Sprintf("SELECT id, orgname FROM %s.organisation WHERE id IN ?", st.keyspace)
 	var mu sync.Mutex
 	names := make(map[string]any, len(ids))
 	for batch := range slices.Chunk(ids, st.batch) {
 		g.Go(func() error {
-			rows, err := st.sess.Rows(gctx, stmt, batch)
+			rows, err := st.sess.ReadByKeys(gctx, st.keyspace, sunbird.OrganisationKind.Table, sunbird.OrganisationKind.Key, []string{"id", "orgname"}, batch)
 			if err != nil {
 				return fmt.Errorf("read the names of %d organisations (%s…): %w", len(batch), batch[0], err)
 			}

@@ -41,7 +41,7 @@ const (
 	mapCollection
 )
 
-// The collection columns of SUNBIRD.md §2, per table. A nil value has no type,
+// The collection columns of docs/sunbird.md (tables), per table. A nil value has no type,
 // so these lists are how a null collection becomes [] or {}.
 var (
 	userCollections = map[string]collection{
@@ -59,8 +59,8 @@ var (
 	}
 )
 
-// overlayNull are the user fields Sunbird always writes as null (SUNBIRD.md
-// §4 step 3; userorg-service Util.getUserDefaultValue).
+// overlayNull are the user fields Sunbird always writes as null (docs/sunbird.md,
+// the user document; userorg-service Util.getUserDefaultValue).
 var overlayNull = [...]string{
 	"avatar", "gender", "language", "lastLoginTime", "location",
 	"profileSummary", "profileVisibility", "tempPassword", "thumbnail",
@@ -71,7 +71,7 @@ var overlayNull = [...]string{
 // columns (overlay fields the row lacks, organisations, roles, ...).
 const userAddedKeys = len(overlayNull) + 8
 
-// BuildUser builds the user document of SUNBIRD.md §4 steps 2–9.
+// BuildUser builds the user document as docs/sunbird.md (the user document) describes it.
 func BuildUser(u User, orgNames OrgNames) Document {
 	doc := make(Document, len(u.Row)+userAddedKeys)
 	copyRow(doc, u.Row, userCollections)
@@ -190,7 +190,7 @@ func BuildOrganisation(r Row, types OrgTypes) Document {
 	return doc
 }
 
-// BuildLocation builds a location document (SUNBIRD.md §4).
+// BuildLocation builds a location document (docs/sunbird.md, the documents).
 func BuildLocation(r Row) Document {
 	doc := make(Document, len(r)+1)
 	copyRow(doc, r, nil)

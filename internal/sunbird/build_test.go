@@ -31,7 +31,7 @@ var (
 	ist        = time.FixedZone("IST", 5*3600+1800)
 )
 
-// fullUserRow has every user column of SUNBIRD.md §2 with a value.
+// fullUserRow has every user column of docs/sunbird.md (tables) with a value.
 func fullUserRow() Row {
 	return Row{
 		"id":                 "u-1001",
@@ -77,7 +77,7 @@ func fullUserRow() Row {
 	}
 }
 
-// nullUserRow has every user column of SUNBIRD.md §2 null except id.
+// nullUserRow has every user column of docs/sunbird.md (tables) null except id.
 func nullUserRow() Row {
 	r := fullUserRow()
 	for k := range r {
@@ -266,7 +266,7 @@ func TestBuildUser(t *testing.T) {
 			"prefs", map[string]string{"theme": "dark"},
 			"emptytags", []string(nil),
 			"emptyprefs", map[string]string(nil),
-			"lastupdatedby", "someone", // on Sunbird's rename list, not in §3
+			"lastupdatedby", "someone", // on Sunbird's rename list, not in docs/sunbird.md
 		)}},
 		{"collections", User{Row: minimal(
 			"framework", map[string][]string{"board": nil, "medium": {"English"}},
@@ -281,7 +281,7 @@ func TestBuildUser(t *testing.T) {
 	}
 }
 
-// fullOrgRow has every organisation column of SUNBIRD.md §2 with a value.
+// fullOrgRow has every organisation column of docs/sunbird.md (tables) with a value.
 func fullOrgRow() Row {
 	return Row{
 		"id":                  "org-root",

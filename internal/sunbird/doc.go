@@ -1,5 +1,5 @@
 // Package sunbird builds Sunbird search documents (user, organisation,
-// location) from Cassandra rows, as SUNBIRD.md §3–§4 describes them.
+// location) from Cassandra rows, as docs/sunbird.md (field names, the documents) describes them.
 //
 // Everything here is a pure function of its input: no I/O, no clock, no
 // package state beyond read-only tables. The sync job (--target search), the
@@ -12,7 +12,7 @@
 //
 // A Row is one Cassandra row keyed by lower-case column name, with the values
 // the gocql driver produces and nil for null. Any column is carried through,
-// not just the ones SUNBIRD.md §2 lists. Nothing in the input is modified;
+// not just the ones docs/sunbird.md (tables) lists. Nothing in the input is modified;
 // documents may share slices and maps with it.
 //
 // # Encoding
@@ -26,13 +26,13 @@
 // parsed from JSON text are kept as json.Number, so they are written back with
 // their original digits.
 //
-// # Decisions where SUNBIRD.md is silent
+// # Decisions where docs/sunbird.md is silent
 //
 // They follow Sunbird-Lern/userorg-service (master a68ca7c09) unless Sunbird's
 // behaviour is a failure we do not want to copy.
 //
 //   - Field names: Sunbird's whole rename list (cassandratablecolumn.properties)
-//     is used, not only the entries SUNBIRD.md §3 quotes; organisationsubtype
+//     is used, not only the entries docs/sunbird.md (field names) quotes; organisationsubtype
 //     becomes organisationSubType, as in Sunbird since release 4.9. See
 //     names.go.
 //
@@ -45,7 +45,7 @@
 //
 //   - Null collections: Cassandra does not tell a null collection from an
 //     empty one and Sunbird's Java driver returns empty ones, so the known
-//     collection columns of §2 become {} or [] when nil, and typed nil slices
+//     collection columns of docs/sunbird.md (tables) become {} or [] when nil, and typed nil slices
 //     and maps of any column become empty. A nil in an unknown column stays
 //     null, because its type is unknown.
 //

@@ -89,12 +89,6 @@ func sortedKeys[V any](e *encoder, m map[string]V) (keys []string, mark int) {
 	return keys, mark
 }
 
-// appendValue writes v as encoding/json would.
-func appendValue(b []byte, v any) ([]byte, error) {
-	var e encoder
-	return e.value(b, v)
-}
-
 // value writes v as encoding/json would, without reflection for the types
 // documents are made of.
 func (e *encoder) value(b []byte, v any) ([]byte, error) {
@@ -102,7 +96,7 @@ func (e *encoder) value(b []byte, v any) ([]byte, error) {
 	case nil:
 		return append(b, "null"...), nil
 	case string:
-		return appendString(b, x), nil
+		return AppendString(b, x), nil
 	case bool:
 		return strconv.AppendBool(b, x), nil
 	case int:
@@ -162,9 +156,9 @@ func (e *encoder) value(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b = AppendString(b, k)
 			b = append(b, ':')
-			b = appendString(b, x[k])
+			b = AppendString(b, x[k])
 		}
 		clear(e.keys[mark:])
 		e.keys = e.keys[:mark]
@@ -179,7 +173,7 @@ func (e *encoder) value(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b = AppendString(b, k)
 			b = append(b, ':')
 			b = appendStrings(b, x[k])
 		}
@@ -207,7 +201,7 @@ func (e *encoder) object(b []byte, m map[string]any) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, f.k)
+		b = AppendString(b, f.k)
 		b = append(b, ':')
 		var err error
 		if b, err = e.value(b, f.v); err != nil {
@@ -269,7 +263,7 @@ func appendStrings(b []byte, l []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = AppendString(b, s)
 	}
 	return append(b, ']')
 }
@@ -362,10 +356,11 @@ var plain = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// appendString writes s as a JSON string with encoding/json's default
-// escaping: control characters, '"', '\\', '<', '>', '&', U+2028 and U+2029
+// AppendString appends s as a JSON string with encoding/json's default
+// escaping, without allocating — the one JSON string escaper of indexsync
+// (documents, bulk action lines): control characters, '"', '\\', '<', '>', '&', U+2028 and U+2029
 // escaped; invalid UTF-8 replaced by U+FFFD.
-func appendString(b []byte, s string) []byte {
+func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {

@@ -77,7 +77,7 @@ func TestBuildDoesNotModifyInput(t *testing.T) {
 
 func TestFieldName(t *testing.T) {
 	tests := map[string]string{
-		// SUNBIRD.md §3, every entry.
+		// docs/sunbird.md (field names), every entry.
 		"alltncaccepted": "allTncAccepted", "countrycode": "countryCode", "createdby": "createdBy",
 		"createddate": "createdDate", "emailverified": "emailVerified", "firstname": "firstName",
 		"flagsvalue": "flagsValue", "isdeleted": "isDeleted", "lastname": "lastName",
@@ -97,15 +97,15 @@ func TestFieldName(t *testing.T) {
 		"isssoenabled": "isSSOEnabled", "istenant": "isTenant", "organisationtype": "organisationType",
 		"organisationsubtype": "organisationSubType", // since Sunbird 4.9
 		"orglocation":         "orgLocation", "orgname": "orgName", "parentid": "parentId",
-		// §4 step 4 names it.
+		// docs/sunbird.md names it.
 		"profiledetails": "profileDetails",
-		// §3: not renamed.
+		// not renamed (docs/sunbird.md, field names).
 		"orgjoindate": "orgjoindate", "approvaldate": "approvaldate",
 		"id": "id", "email": "email", "phone": "phone",
 		"dob": "dob", "channel": "channel", "framework": "framework", "status": "status",
 		"roles": "roles", "role": "role", "scope": "scope", "position": "position", "keys": "keys",
 		"slug": "slug", "unknowncolumn": "unknowncolumn",
-		// Sunbird's list beyond §3.
+		// Sunbird's list beyond docs/sunbird.md.
 		"temppassword": "tempPassword", "lastlogintime": "lastLoginTime", "webpages": "webPages",
 	}
 	for col, want := range tests {
@@ -210,8 +210,8 @@ func FuzzEncodeString(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendString(nil, s); !bytes.Equal(got, want) {
-			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		if got := AppendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("AppendString(%q) = %s, want %s", s, got, want)
 		}
 	})
 }
@@ -343,4 +343,10 @@ func TestEncodeRemembersOrderOnlyForSameKeys(t *testing.T) {
 			}
 		}
 	}
+}
+
+// appendValue writes v as encoding/json would.
+func appendValue(b []byte, v any) ([]byte, error) {
+	var e encoder
+	return e.value(b, v)
 }

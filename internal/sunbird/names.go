@@ -59,12 +59,12 @@ var renames = map[string]string{
 	"orgname":             "orgName",
 	"parentid":            "parentId",
 
-	// Implied by SUNBIRD.md §4 step 4, which names the field profileDetails.
+	// docs/sunbird.md (the user document) names the parsed field profileDetails.
 	"profiledetails": "profileDetails",
 
 	// The rest of Sunbird's own list (userorg-service
 	// core/cassandra-utils/src/main/resources/cassandratablecolumn.properties,
-	// master a68ca7c09). They only matter for columns outside SUNBIRD.md §2 that
+	// master a68ca7c09). They only matter for columns outside docs/sunbird.md (tables) that
 	// real deployments still have; several of them (lastlogintime, webpages,
 	// temppassword, profilevisibility, ...) are exactly the fields the user
 	// overlay sets to null, so without the rename their old values would leak

@@ -1,20 +1,18 @@
 package syncapi
 
 // The client side: what `indexsync run --target api` uses to call a Sync API,
-// ours or Sunbird's (SUNBIRD.md §6–§7). Retry classification lives in
+// ours or Sunbird's (docs/sunbird.md, the Sync API, the old job). Retry classification lives in
 // classify and the waits in (*Client).backoff (the go-retryablehttp
 // CheckRetry/Backoff split), so the whole policy can be read in one place.
 
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -22,18 +20,12 @@ import (
 	"time"
 
 	"github.com/indexsync/indexsync/internal/backoff"
+	"github.com/indexsync/indexsync/internal/httpretry"
 	"github.com/indexsync/indexsync/internal/secret"
 )
 
-// Defaults for ClientConfig fields left zero.
-const (
-	DefaultClientTimeout = 60 * time.Second
-	DefaultRetryBase     = 500 * time.Millisecond
-	DefaultRetryMax      = 30 * time.Second
-	// MaxRetryAfter caps a server's Retry-After, so a misconfigured gateway
-	// cannot stall a run for hours.
-	MaxRetryAfter = 5 * time.Minute
-)
+// DefaultClientTimeout bounds one attempt when ClientConfig.Timeout is zero.
+const DefaultClientTimeout = 60 * time.Second
 
 const (
 	// maxKeptResponse is how much of a response body CallResult keeps for
@@ -84,19 +76,14 @@ type ClientConfig struct {
 
 // Client calls a Sync API. It is safe for concurrent use.
 type Client struct {
-	endpoint      string // as configured, for the request
-	display       string // the endpoint with any password redacted, for messages
-	key           secret.String
-	timeout       time.Duration
-	retries       int
-	base, maxWait time.Duration
-	background    bool
-	http          *http.Client
-	userAgent     string
-
-	// jitter returns a uniform value in [0, n); rand.Int64N unless a test
-	// replaces it.
-	jitter func(n int64) int64
+	endpoint   string // as configured, for the request
+	display    string // the endpoint with any password redacted, for messages
+	key        secret.String
+	timeout    time.Duration
+	retry      httpretry.Policy
+	background bool
+	http       *http.Client
+	userAgent  string
 }
 
 // NewClient checks cfg and returns a client.
@@ -115,9 +102,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	case err != nil:
 		errs = append(errs, fmt.Errorf("invalid Sync API endpoint %q: %w (check --api-endpoint)", cfg.Endpoint, err))
 	case u.Scheme != "http" && u.Scheme != "https":
-		errs = append(errs, fmt.Errorf("invalid Sync API endpoint %q: it must start with http:// or https://, e.g. http://localhost:9000/v1/data/sync (check --api-endpoint)", redact(cfg.Endpoint, u)))
+		errs = append(errs, fmt.Errorf("invalid Sync API endpoint %q: it must start with http:// or https://, e.g. http://localhost:9000/v1/data/sync (check --api-endpoint)", secret.RedactURL(cfg.Endpoint)))
 	case u.Hostname() == "" || strings.ContainsAny(u.Host, "{}"):
-		errs = append(errs, fmt.Errorf("invalid Sync API endpoint %q: no host name in it (check --api-endpoint)", redact(cfg.Endpoint, u)))
+		errs = append(errs, fmt.Errorf("invalid Sync API endpoint %q: no host name in it (check --api-endpoint)", secret.RedactURL(cfg.Endpoint)))
 	}
 	if cfg.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("invalid Sync API timeout %v: must not be negative", cfg.Timeout))
@@ -134,19 +121,13 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 
 	c := &Client{
 		endpoint:   u.String(),
-		display:    u.Redacted(),
+		display:    secret.RedactURL(u.String()),
 		key:        cfg.APIKey,
 		timeout:    orDefault(cfg.Timeout, DefaultClientTimeout),
-		retries:    cfg.Retries,
-		base:       orDefault(cfg.RetryBase, DefaultRetryBase),
-		maxWait:    orDefault(cfg.RetryMax, DefaultRetryMax),
+		retry:      httpretry.Policy{Retries: cfg.Retries, Base: cfg.RetryBase, Max: cfg.RetryMax},
 		background: cfg.Background,
 		http:       cfg.HTTP,
 		userAgent:  cfg.UserAgent,
-		jitter:     rand.Int64N,
-	}
-	if c.maxWait < c.base {
-		c.maxWait = c.base
 	}
 	if c.userAgent == "" {
 		c.userAgent = "indexsync"
@@ -155,14 +136,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.http = newHTTPClient()
 	}
 	return c, nil
-}
-
-// redact hides a password in an endpoint that parsed; raw otherwise.
-func redact(raw string, u *url.URL) string {
-	if u != nil && u.User != nil {
-		return u.Redacted()
-	}
-	return raw
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -363,7 +336,7 @@ func classify(ctx context.Context, status int, env *reply, err error) verdict {
 
 func classifyAnswer(status int, env *reply, err error) verdict {
 	if err != nil {
-		if isTLSTrustError(err) {
+		if httpretry.TLSTrustError(err) {
 			return unreachable
 		}
 		return retry // refused, reset, EOF, attempt timeout, DNS, broken body
@@ -379,35 +352,10 @@ func classifyAnswer(status int, env *reply, err error) verdict {
 		return done
 	case status == http.StatusUnauthorized, status == http.StatusForbidden:
 		return unauthorized
-	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests:
-		return retry
-	case status == http.StatusNotImplemented, status == http.StatusHTTPVersionNotSupported:
-		return rejected
-	case status >= 500 && status <= 599:
+	case httpretry.RetryableStatus(status):
 		return retry
 	}
 	return rejected
-}
-
-func isTLSTrustError(err error) bool {
-	var (
-		unknownAuthority x509.UnknownAuthorityError
-		hostname         x509.HostnameError
-		invalid          x509.CertificateInvalidError
-		verify           *tls.CertificateVerificationError
-	)
-	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) ||
-		errors.As(err, &invalid) || errors.As(err, &verify)
-}
-
-// backoff is the wait before retry number n (1 for the first): a server's
-// Retry-After as is, capped at MaxRetryAfter; otherwise full jitter, uniform
-// in [0, min(max, base·2^(n-1))].
-func (c *Client) backoff(n int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return min(retryAfter, MaxRetryAfter)
-	}
-	return backoff.FullJitter(n, c.base, c.maxWait, c.jitter)
 }
 
 // attempt is one request and its answer.
@@ -461,12 +409,12 @@ func (c *Client) Sync(ctx context.Context, objectType string, ids []string, requ
 		case unreachable:
 			return res, &callError{url: c.display, attempts: res.Attempts, err: a.err}
 		case retry:
-			if res.Attempts > c.retries {
+			if res.Attempts > c.retry.Retries {
 				return res, &callError{url: c.display, attempts: res.Attempts, exhausted: true,
 					status: a.status, body: res.Response, err: a.err}
 			}
 		}
-		if err := backoff.Sleep(ctx, c.backoff(res.Attempts, a.retryAfter)); err != nil {
+		if err := backoff.Sleep(ctx, c.retry.Wait(res.Attempts, a.retryAfter)); err != nil {
 			return res, fmt.Errorf("call the Sync API at %s: %w", c.display, err)
 		}
 	}
@@ -498,7 +446,7 @@ func (c *Client) send(ctx context.Context, body []byte, requestID string) attemp
 		}
 		return attempt{err: err}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	a := attempt{status: resp.StatusCode, header: resp.Header, retryAfter: backoff.RetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	a.body, err = io.ReadAll(io.LimitReader(resp.Body, maxReadResponse))
 	if err != nil {
@@ -613,4 +561,28 @@ func describeBody(body []byte) string {
 		s = string(r[:min(len(r), n)]) + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// CheckReachable checks that something listens at the endpoint's host and
+// port, so that a wrong --api-endpoint fails at start (exit 3) rather than
+// after the first block's retries. The error says what to check.
+func (c *Client) CheckReachable(ctx context.Context) error {
+	u, err := url.Parse(c.endpoint)
+	if err != nil {
+		return err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	d := net.Dialer{Timeout: 10 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return fmt.Errorf("cannot reach the Sync API at %s: %w (check --api-endpoint and that the service runs)", c.display, err)
+	}
+	return conn.Close()
 }

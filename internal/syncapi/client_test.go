@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/indexsync/indexsync/internal/backoff"
+	"github.com/indexsync/indexsync/internal/httpretry"
 	"github.com/indexsync/indexsync/internal/secret"
 )
 
@@ -173,7 +174,7 @@ func newFakeClient(t *testing.T, endpoint string, hc *http.Client, mod func(*Cli
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.jitter = func(n int64) int64 { return n - 1 }
+	c.retry.Jitter = func(n int64) int64 { return n - 1 }
 	return c
 }
 
@@ -675,38 +676,12 @@ func TestClientClassify(t *testing.T) {
 	}
 }
 
-func TestClientBackoff(t *testing.T) {
-	c := newFakeClient(t, "http://sync.test"+RouteSync, nil, nil) // jitter at its ceiling
-	tests := []struct {
-		n          int
-		retryAfter time.Duration
-		want       time.Duration
-	}{
-		{1, 0, 500 * time.Millisecond},
-		{2, 0, time.Second},
-		{6, 0, 16 * time.Second},
-		{7, 0, 30 * time.Second}, // 32 s capped
-		{100, 0, 30 * time.Second},
-		{1, 3 * time.Second, 3 * time.Second},
-		{1, time.Hour, 5 * time.Minute},
-	}
-	for _, tt := range tests {
-		if got := c.backoff(tt.n, tt.retryAfter); got != tt.want {
-			t.Errorf("backoff(%d, %v) = %v, want %v", tt.n, tt.retryAfter, got, tt.want)
-		}
-	}
-	c.jitter = func(int64) int64 { return 0 }
-	if got := c.backoff(3, 0); got != 0 {
-		t.Errorf("full jitter: backoff with jitter 0 = %v, want 0", got)
-	}
-}
-
 // TestClientRetryAfterHeader: the wait a Retry-After header leads to, the
 // header read by backoff.RetryAfter and capped by the client (jitter at 0,
 // so a header without advice shows as no wait).
 func TestClientRetryAfterHeader(t *testing.T) {
 	c := newFakeClient(t, "http://sync.test"+RouteSync, nil, nil)
-	c.jitter = func(int64) int64 { return 0 }
+	c.retry.Jitter = func(int64) int64 { return 0 }
 	now := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		value string
@@ -717,10 +692,10 @@ func TestClientRetryAfterHeader(t *testing.T) {
 		{" 120 ", 2 * time.Minute},
 		{"0", 0},
 		{"-5", 0},
-		{"99999999999", MaxRetryAfter},
+		{"99999999999", httpretry.DefaultMaxRetryAfter},
 		{"soon", 0},
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(time.Hour).Format(http.TimeFormat), MaxRetryAfter},
+		{now.Add(time.Hour).Format(http.TimeFormat), httpretry.DefaultMaxRetryAfter},
 		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
 	}
 	for _, tt := range tests {
@@ -728,7 +703,7 @@ func TestClientRetryAfterHeader(t *testing.T) {
 		if tt.value != "" {
 			h.Set("Retry-After", tt.value)
 		}
-		if got := c.backoff(1, backoff.RetryAfter(h.Get("Retry-After"), now)); got != tt.want {
+		if got := c.retry.Wait(1, backoff.RetryAfter(h.Get("Retry-After"), now)); got != tt.want {
 			t.Errorf("Retry-After %q: waits %v, want %v", tt.value, got, tt.want)
 		}
 	}
@@ -746,7 +721,7 @@ func TestNewClientValidation(t *testing.T) {
 		{"no scheme", ClientConfig{Endpoint: "localhost:9000/v1/data/sync"}, []string{`"localhost:9000/v1/data/sync"`, "http:// or https://"}},
 		{"template placeholder", ClientConfig{Endpoint: "{{domain}}/api/data/v1/index/sync"}, []string{`"{{domain}}/api/data/v1/index/sync"`, "placeholder"}},
 		{"no host", ClientConfig{Endpoint: "http://:9000/v1/data/sync"}, []string{`"http://:9000/v1/data/sync"`, "no host"}},
-		{"password redacted", ClientConfig{Endpoint: "ftp://u:hunter2@h/x"}, []string{"ftp://u:xxxxx@h/x"}},
+		{"password redacted", ClientConfig{Endpoint: "ftp://u:hunter2@h/x"}, []string{"ftp://u:REDACTED@h/x"}},
 		{"every problem at once", ClientConfig{Endpoint: "x", Retries: -1, Timeout: -time.Second}, []string{`"x"`, "retry count -1", "timeout -1s"}},
 	}
 	for _, tt := range tests {

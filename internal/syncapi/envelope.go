@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Envelope is the reply of every Sync API call (SUNBIRD.md §6).
+// Envelope is the reply of every Sync API call (docs/sunbird.md, the Sync API).
 type Envelope struct {
 	ID           string         `json:"id"`
 	Ver          string         `json:"ver"`
@@ -47,8 +47,6 @@ type apiError struct {
 	err    string // params.err
 	msg    string // params.errmsg
 }
-
-func (e *apiError) Error() string { return e.err + ": " + e.msg }
 
 func clientError(err, msg string) *apiError {
 	return &apiError{status: http.StatusBadRequest, code: "CLIENT_ERROR", err: err, msg: msg}

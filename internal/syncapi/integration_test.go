@@ -34,7 +34,7 @@ func startServer(t *testing.T, f *testenv.Fixture, cfg syncapi.Config) string {
 	t.Helper()
 	st := store.New(f.Session, f.Keyspace, store.Options{})
 	w := &indexer.Writer{Client: f.Search, Indexes: indexer.Indexes{
-		User: f.Aliases["user"], Organisation: f.Aliases["organisation"], Location: f.Aliases["location"],
+		"user": f.Aliases["user"], "organisation": f.Aliases["organisation"], "location": f.Aliases["location"],
 	}}
 	cfg.APIKeys = []secret.String{secret.New(key)}
 	cfg.StateDir = t.TempDir()

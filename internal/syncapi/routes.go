@@ -16,7 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/indexsync/indexsync/internal/store"
+	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
 // Routes of the service.
@@ -89,9 +89,9 @@ type requestFields struct {
 
 // parsed is a validated call.
 type parsed struct {
-	objectType string
-	ids        []string // trimmed, de-duplicated
-	sync       bool
+	kind sunbird.Kind
+	ids  []string // trimmed, de-duplicated
+	sync bool
 }
 
 // Sunbird's own answers to a malformed call (docs/sunbird.md, the Sync API).
@@ -132,7 +132,12 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request) (parsed, *apiErro
 	if isNull(f.ObjectType) {
 		return p, errNoObjectType
 	}
-	if err := json.Unmarshal(f.ObjectType, &p.objectType); err != nil || !store.ValidObjectType(p.objectType) {
+	var objectType string
+	if err := json.Unmarshal(f.ObjectType, &objectType); err != nil {
+		return p, errBadObjectType
+	}
+	var ok bool
+	if p.kind, ok = sunbird.KindNamed(objectType); !ok {
 		return p, errBadObjectType
 	}
 	if !isNull(f.ObjectIDs) {
@@ -149,7 +154,7 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request) (parsed, *apiErro
 				return p, clientError("INVALID_OBJECT_IDS", fmt.Sprintf("objectIds[%d] is %s, not a string: objectIds must be a list of strings", i, truncate(string(v), 40)))
 			}
 		}
-		p.ids = store.Dedupe(ids)
+		p.ids = dedupe(ids)
 	}
 	if !isNull(f.OperationType) {
 		var op string
@@ -159,6 +164,22 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request) (parsed, *apiErro
 		p.sync = strings.EqualFold(op, "sync") // Sunbird compares ignoring case
 	}
 	return p, nil
+}
+
+// dedupe trims ids and drops blanks and repeats, keeping the first order:
+// a call's ids are indexed once each.
+func dedupe(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		id = strings.TrimSpace(id)
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, id)
+	}
+	return out
 }
 
 func isNull(raw json.RawMessage) bool {
@@ -182,12 +203,12 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) (map[string]
 		return nil, aerr
 	}
 	if !p.sync {
-		if len(p.ids) > 0 && !s.queue.TryPush(p.objectType, p.ids) {
-			s.count(p.objectType, "background", "refused", len(p.ids))
+		if len(p.ids) > 0 && !s.queue.TryPush(p.kind.Name, p.ids) {
+			s.count(p.kind.Name, "background", "refused", len(p.ids))
 			return nil, &apiError{status: http.StatusServiceUnavailable, code: "SERVICE_UNAVAILABLE", err: "QUEUE_FULL",
 				msg: fmt.Sprintf("the indexing queue is full (%d of %d ids waiting): retry this call later", s.queue.Len(), s.cfg.QueueSize)}
 		}
-		s.count(p.objectType, "background", "queued", len(p.ids))
+		s.count(p.kind.Name, "background", "queued", len(p.ids))
 		return map[string]any{"response": "SUCCESS"}, nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.SyncTimeout)
@@ -195,7 +216,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) (map[string]
 	es := map[string]bool{}
 	for start := 0; start < len(p.ids); start += s.cfg.BatchSize {
 		part := p.ids[start:min(start+s.cfg.BatchSize, len(p.ids))]
-		got, _, err := s.indexBatch(ctx, "sync", p.objectType, part)
+		got, _, err := s.indexBatch(ctx, "sync", p.kind, part)
 		if err != nil {
 			if ctx.Err() != nil && r.Context().Err() == nil {
 				return nil, &apiError{status: http.StatusInternalServerError, code: "SERVER_ERROR", err: "SYNC_TIMEOUT",
@@ -208,7 +229,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) (map[string]
 			es[id] = ok
 		}
 	}
-	return syncResult(p.objectType, p.ids, es), nil
+	return syncResult(p.kind, p.ids, es), nil
 }
 
 // syncResult is a sync-mode answer as Sunbird gives it, and as its callers
@@ -218,13 +239,13 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) (map[string]
 // where Sunbird leaves them out: a caller reading only esSyncResponse still
 // sees each id's outcome. An id named "response" or "esSyncResponse" is
 // kept out of the top level, which it would overwrite.
-func syncResult(objectType string, ids []string, es map[string]bool) map[string]any {
+func syncResult(kind sunbird.Kind, ids []string, es map[string]bool) map[string]any {
 	result := map[string]any{"response": "SUCCESS"}
 	if len(ids) == 0 {
 		return result
 	}
 	result["esSyncResponse"] = es
-	if objectType != store.User {
+	if kind.Name != sunbird.UserKind.Name {
 		return result
 	}
 	for id, ok := range es {

@@ -1,5 +1,5 @@
 // Package syncapi is indexsync's Sync API service: a drop-in for Sunbird's
-// POST /v1/data/sync (SUNBIRD.md §6) that keeps its request and envelope but
+// POST /v1/data/sync (docs/sunbird.md, the Sync API) that keeps its request and envelope but
 // indexes in bulk, answers per id, and never drops work silently.
 //
 // Without operationType the ids go to a bounded in-memory queue that workers
@@ -26,12 +26,12 @@ import (
 
 // Loader reads objects by id and builds their documents.
 type Loader interface {
-	Documents(ctx context.Context, objectType string, ids []string) (store.Result, error)
+	Documents(ctx context.Context, kind sunbird.Kind, ids []string) (store.Result, error)
 }
 
 // Writer indexes documents and returns, per failed id, why it failed.
 type Writer interface {
-	Write(ctx context.Context, objectType string, docs map[string]sunbird.Document) (failed map[string]string, err error)
+	Write(ctx context.Context, kind sunbird.Kind, docs map[string]sunbird.Document) (failed map[string]string, err error)
 }
 
 // Config tunes the service.
@@ -61,6 +61,15 @@ type Config struct {
 // applies before the service sees the call.
 const DefaultMaxBody = 50 << 20
 
+// Defaults of the other Config fields left zero (the serve flags use them).
+const (
+	DefaultSyncTimeout     = 30 * time.Second
+	DefaultQueueSize       = 100000
+	DefaultWorkers         = 4
+	DefaultBatchSize       = 500
+	DefaultShutdownTimeout = 60 * time.Second
+)
+
 // Server is the Sync API.
 type Server struct {
 	cfg     Config
@@ -86,19 +95,19 @@ func New(cfg Config, loader Loader, writer Writer, log *slog.Logger, reg *promet
 		cfg.MaxBody = DefaultMaxBody
 	}
 	if cfg.SyncTimeout <= 0 {
-		cfg.SyncTimeout = 30 * time.Second
+		cfg.SyncTimeout = DefaultSyncTimeout
 	}
 	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = 100000
+		cfg.QueueSize = DefaultQueueSize
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 4
+		cfg.Workers = DefaultWorkers
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 500
+		cfg.BatchSize = DefaultBatchSize
 	}
 	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 60 * time.Second
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	s := &Server{
 		cfg: cfg, loader: loader, writer: writer, log: log,
@@ -184,7 +193,8 @@ func (s *Server) worker(ctx context.Context) {
 		if !ok {
 			return
 		}
-		_, rejected, err := s.indexBatch(ctx, "background", objectType, ids)
+		kind, _ := sunbird.KindNamed(objectType) // queued by handleSync after parse checked it
+		_, rejected, err := s.indexBatch(ctx, "background", kind, ids)
 		if err != nil {
 			s.recordFailed(objectType, ids, err.Error())
 			continue
@@ -198,10 +208,11 @@ func (s *Server) worker(ctx context.Context) {
 // indexBatch loads and indexes ids; it returns per-id success and the ids
 // whose documents the engine rejected. An id fails when it has no row, when
 // its document was rejected, or (err) when a backend failed for the batch.
-func (s *Server) indexBatch(ctx context.Context, mode, objectType string, ids []string) (map[string]bool, []string, error) {
+func (s *Server) indexBatch(ctx context.Context, mode string, kind sunbird.Kind, ids []string) (map[string]bool, []string, error) {
 	out := make(map[string]bool, len(ids))
 	start := time.Now()
-	res, err := s.loader.Documents(ctx, objectType, ids)
+	objectType := kind.Name
+	res, err := s.loader.Documents(ctx, kind, ids)
 	if err != nil {
 		s.count(objectType, mode, "failed", len(ids))
 		s.log.Error("read from Cassandra failed; ids not indexed", "mode", mode, "objectType", objectType, "ids", len(ids), "first", ids[0], "err", err)
@@ -211,7 +222,7 @@ func (s *Server) indexBatch(ctx context.Context, mode, objectType string, ids []
 	if mode == "sync" && s.cfg.SyncWriter != nil {
 		w = s.cfg.SyncWriter
 	}
-	failed, err := w.Write(ctx, objectType, res.Docs)
+	failed, err := w.Write(ctx, kind, res.Docs)
 	s.metrics.bulkSeconds.WithLabelValues(objectType).Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.count(objectType, mode, "failed", len(ids))

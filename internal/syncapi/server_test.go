@@ -30,7 +30,7 @@ import (
 // fakeLoader knows the ids in known; the others are not found.
 type fakeLoader struct{ known map[string]bool }
 
-func (f fakeLoader) Documents(_ context.Context, objectType string, ids []string) (store.Result, error) {
+func (f fakeLoader) Documents(_ context.Context, _ sunbird.Kind, ids []string) (store.Result, error) {
 	res := store.Result{Docs: map[string]sunbird.Document{}}
 	for _, id := range ids {
 		if f.known == nil || f.known[id] {
@@ -51,7 +51,7 @@ type recordingWriter struct {
 	reject  map[string]string
 }
 
-func (w *recordingWriter) Write(ctx context.Context, _ string, docs map[string]sunbird.Document) (map[string]string, error) {
+func (w *recordingWriter) Write(ctx context.Context, _ sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error) {
 	if w.gate != nil {
 		select {
 		case <-w.gate:

@@ -279,7 +279,9 @@ func (r *runner) worker(ctx, stopCtx context.Context, units <-chan int) error {
 			rcancel() // let the reader stop, then report
 			for range blocks {
 			}
-			<-readErr
+			if rerr := <-readErr; rerr != nil && !errors.Is(rerr, context.Canceled) {
+				err = errors.Join(err, rerr)
+			}
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/indexsync/indexsync/internal/outcome"
 	"github.com/indexsync/indexsync/internal/search"
 	"github.com/indexsync/indexsync/internal/syncapi"
 	"github.com/indexsync/indexsync/internal/syncjob"
@@ -40,14 +41,17 @@ func (a *API) Send(ctx context.Context, block []syncjob.Item) (syncjob.Outcome, 
 		out.PushBack = res.Throttled
 		out.Success = res.OK
 	}
+	if err != nil && len(out.Response) == 0 {
+		out.Response = []byte(err.Error()) // the failure log says why
+	}
 	if errors.Is(err, syncapi.ErrUnauthorized) {
-		return out, &syncjob.StopError{Err: err}
+		return out, &syncjob.StopError{Err: outcome.As(outcome.Unreachable, err)}
 	}
 	if err != nil {
-		if len(out.Response) == 0 {
-			out.Response = []byte(err.Error())
+		if errors.Is(err, syncapi.ErrUnreachable) {
+			return out, fmt.Errorf("%w: %w", syncjob.ErrTransient, outcome.As(outcome.Unreachable, err))
 		}
-		if errors.Is(err, syncapi.ErrRetriesExhausted) || errors.Is(err, syncapi.ErrUnreachable) {
+		if errors.Is(err, syncapi.ErrRetriesExhausted) {
 			return out, fmt.Errorf("%w: %w", syncjob.ErrTransient, err)
 		}
 		return out, err
@@ -129,7 +133,9 @@ func (s *Search) Send(ctx context.Context, block []syncjob.Item) (syncjob.Outcom
 	out.Success = err == nil && len(out.Failed) == 0
 	switch {
 	case errors.Is(err, search.ErrUnauthorized):
-		return out, &syncjob.StopError{Err: err}
+		return out, &syncjob.StopError{Err: outcome.As(outcome.Unreachable, err)}
+	case errors.Is(err, search.ErrUnreachable):
+		return out, fmt.Errorf("%w: %w", syncjob.ErrTransient, outcome.As(outcome.Unreachable, err))
 	case err != nil && search.Retryable(0, err):
 		return out, fmt.Errorf("%w: %w", syncjob.ErrTransient, err)
 	case err == nil && overloaded > 0:

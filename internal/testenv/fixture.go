@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
-
 	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/schema"
 	"github.com/indexsync/indexsync/internal/search"
@@ -54,10 +52,10 @@ func NewFixture(t testing.TB, users, orgs int, s uint64) *Fixture {
 		_ = sess.Query("DROP KEYSPACE IF EXISTS " + f.Keyspace).ExecContext(context.Background())
 		sess.Close()
 	})
-	if err := schema.ApplyCassandra(ctx, execer{sess.Session}, f.Keyspace, "{'class': 'SimpleStrategy', 'replication_factor': 1}"); err != nil {
+	if err := schema.ApplyCassandra(ctx, sess, f.Keyspace, "{'class': 'SimpleStrategy', 'replication_factor': 1}"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (seed.Writer{Session: sess.Session, Keyspace: f.Keyspace, Concurrency: 64}).Write(ctx, f.Opts); err != nil {
+	if _, err := (seed.Writer{Session: sess, Keyspace: f.Keyspace, Concurrency: 64}).Write(ctx, f.Opts); err != nil {
 		t.Fatal(err)
 	}
 	if f.OrgTypes, err = sunbird.ParseOrgTypes(seed.OrgTypeConfig); err != nil {
@@ -98,10 +96,6 @@ func (f *Fixture) dropAlias(alias string) {
 		_ = f.Search.DeleteIndex(ctx, ix)
 	}
 }
-
-type execer struct{ s *gocql.Session }
-
-func (e execer) Exec(ctx context.Context, stmt string) error { return e.s.Query(stmt).ExecContext(ctx) }
 
 // CassandraArgs are the command-line flags that reach the fixture's keyspace
 // (the password goes through INDEXSYNC_CASSANDRA_PASSWORD, see SetEnv).

@@ -84,11 +84,3 @@ func (t *Throttle) ease(now time.Time) {
 		t.brake = 0
 	}
 }
-
-// Brake returns the current extra gap between calls (0 when none).
-func (t *Throttle) Brake() time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.ease(t.now())
-	return t.brake
-}

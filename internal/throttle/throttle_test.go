@@ -26,13 +26,13 @@ func TestCeiling(t *testing.T) {
 func TestPushBackAndEase(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		th := New(0)
-		if th.Brake() != 0 {
+		if brakeOf(th) != 0 {
 			t.Fatal("brake without push-back")
 		}
 		th.PushBack()
 		th.PushBack()
 		th.PushBack()
-		if got := th.Brake(); got != 200*time.Millisecond {
+		if got := brakeOf(th); got != 200*time.Millisecond {
 			t.Errorf("brake after 3 push-backs = %s, want 200ms", got)
 		}
 		start := time.Now()
@@ -42,17 +42,17 @@ func TestPushBackAndEase(t *testing.T) {
 			t.Errorf("two calls under a 200ms brake took %s", got)
 		}
 		// quiet periods ease the brake step by step, then release it
-		for i := 0; i < 10 && th.Brake() > 0; i++ {
+		for i := 0; i < 10 && brakeOf(th) > 0; i++ {
 			time.Sleep(5 * time.Second)
 		}
-		if th.Brake() != 0 {
-			t.Errorf("brake still %s after quiet periods", th.Brake())
+		if brakeOf(th) != 0 {
+			t.Errorf("brake still %s after quiet periods", brakeOf(th))
 		}
 		for range 20 {
 			th.PushBack()
 		}
-		if th.Brake() != th.MaxBrake {
-			t.Errorf("brake %s, want capped at %s", th.Brake(), th.MaxBrake)
+		if brakeOf(th) != th.MaxBrake {
+			t.Errorf("brake %s, want capped at %s", brakeOf(th), th.MaxBrake)
 		}
 	})
 }
@@ -67,4 +67,12 @@ func TestWaitHonoursContext(t *testing.T) {
 			t.Error("want a context error")
 		}
 	})
+}
+
+// brakeOf is the current extra gap between calls, as the next Wait sees it.
+func brakeOf(t *Throttle) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ease(t.now())
+	return t.brake
 }

@@ -2,14 +2,12 @@ package verify
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/indexsync/indexsync/internal/cassandra"
 )
 
 // CassandraKeys tells which ids have a row in a table, with one
-// `SELECT key FROM table WHERE key IN ?` per call. Repair uses it to check
+// IN query per call (cassandra.Session.ExistingKeys). Repair uses it to check
 // orphans again just before deleting them.
 //
 // Compare does not use it: asking Cassandra about every index id was the
@@ -24,44 +22,10 @@ type CassandraKeys struct {
 	Keyspace string
 	Table    string
 	Key      string // partition key column
-	Retries  int    // retries of a batch after a transient error; 0 = 5
+	Retries  int    // retries of a batch after a transient error; 0 = cassandra.DefaultRetries
 }
 
 // Existing returns the ids of ids that have a row.
 func (k *CassandraKeys) Existing(ctx context.Context, ids []string) (map[string]bool, error) {
-	out := make(map[string]bool, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	stmt := fmt.Sprintf(`SELECT %q FROM %s.%q WHERE %q IN ?`, k.Key, k.Keyspace, k.Table, k.Key)
-	retries := k.Retries
-	if retries <= 0 {
-		retries = 5
-	}
-	for attempt := 0; ; attempt++ {
-		err := k.read(ctx, stmt, ids, out)
-		if err == nil {
-			return out, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if attempt >= retries || !cassandra.Transient(err) {
-			return nil, fmt.Errorf("look up %d ids in %s.%s: %w", len(ids), k.Keyspace, k.Table, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Duration(200<<attempt) * time.Millisecond):
-		}
-	}
-}
-
-func (k *CassandraKeys) read(ctx context.Context, stmt string, ids []string, out map[string]bool) error {
-	iter := k.Session.Query(stmt, ids).Idempotent(true).IterContext(ctx)
-	var id string
-	for iter.Scan(&id) {
-		out[id] = true
-	}
-	return iter.Close()
+	return k.Session.ExistingKeys(ctx, k.Keyspace, k.Table, k.Key, ids, k.Retries)
 }

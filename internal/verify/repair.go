@@ -15,12 +15,12 @@ import (
 
 // Docs builds documents by id from Cassandra (store.Store does).
 type Docs interface {
-	Documents(ctx context.Context, objectType string, ids []string) (store.Result, error)
+	Documents(ctx context.Context, kind sunbird.Kind, ids []string) (store.Result, error)
 }
 
 // Writer indexes documents (indexer.Writer does).
 type Writer interface {
-	Write(ctx context.Context, objectType string, docs map[string]sunbird.Document) (map[string]string, error)
+	Write(ctx context.Context, kind sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error)
 }
 
 // Keys tells which ids have a row in Cassandra (CassandraKeys does).
@@ -35,13 +35,13 @@ type Bulker interface {
 
 // RepairConfig says what to repair and with what.
 type RepairConfig struct {
-	ObjectType string
-	Index      string
-	Docs       Docs
-	Writer     Writer
-	Bulk       Bulker
-	Search     Index
-	Keys       Keys
+	Kind   sunbird.Kind
+	Index  string
+	Docs   Docs
+	Writer Writer
+	Bulk   Bulker
+	Search Index
+	Keys   Keys
 
 	Resync        bool // re-sync missing and stale ids (--repair)
 	DeleteOrphans bool // delete orphans (--delete-orphans)
@@ -169,13 +169,13 @@ func (r *repairer) fail(id, reason string) {
 // row went away since the scan are deleted from the index too when orphans
 // are to be deleted: they have become orphans.
 func (r *repairer) resync(ctx context.Context, ids []string) error {
-	got, err := r.cfg.Docs.Documents(ctx, r.cfg.ObjectType, ids)
+	got, err := r.cfg.Docs.Documents(ctx, r.cfg.Kind, ids)
 	if err != nil {
-		return fmt.Errorf("read %d %ss to repair: %w", len(ids), r.cfg.ObjectType, err)
+		return fmt.Errorf("read %d %ss to repair: %w", len(ids), r.cfg.Kind.Name, err)
 	}
 	r.count(&r.res.Vanished, len(got.NotFound))
 	if len(got.Docs) > 0 {
-		failed, err := r.cfg.Writer.Write(ctx, r.cfg.ObjectType, got.Docs)
+		failed, err := r.cfg.Writer.Write(ctx, r.cfg.Kind, got.Docs)
 		for id, reason := range failed {
 			r.fail(id, reason)
 		}
@@ -247,9 +247,9 @@ func (r *repairer) delete(ctx context.Context, ids []string) error {
 // Remaining.
 func (r *repairer) recheck(ctx context.Context, ids []string) error {
 	ids = slices.Clone(ids)
-	got, err := r.cfg.Docs.Documents(ctx, r.cfg.ObjectType, ids)
+	got, err := r.cfg.Docs.Documents(ctx, r.cfg.Kind, ids)
 	if err != nil {
-		return fmt.Errorf("re-read %d repaired %ss: %w", len(ids), r.cfg.ObjectType, err)
+		return fmt.Errorf("re-read %d repaired %ss: %w", len(ids), r.cfg.Kind.Name, err)
 	}
 	indexed, err := r.cfg.Search.MGet(ctx, r.cfg.Index, ids)
 	if err != nil {

@@ -266,7 +266,7 @@ func (f *groupFiles) load(g int) (map[string]struct{}, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read filed index ids: %w", err)
 	}
-	defer file.Close()
+	defer func() { _ = file.Close() }()
 	sc := bufio.NewScanner(file)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {

@@ -65,7 +65,7 @@ func (db *fakeDB) Existing(_ context.Context, ids []string) (map[string]bool, er
 	return out, nil
 }
 
-func (db *fakeDB) Documents(_ context.Context, _ string, ids []string) (store.Result, error) {
+func (db *fakeDB) Documents(_ context.Context, _ sunbird.Kind, ids []string) (store.Result, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	res := store.Result{Docs: map[string]sunbird.Document{}}
@@ -130,7 +130,7 @@ func (ix *fakeIndex) Refresh(context.Context, string) error {
 	return nil
 }
 
-func (ix *fakeIndex) Write(_ context.Context, _ string, docs map[string]sunbird.Document) (map[string]string, error) {
+func (ix *fakeIndex) Write(_ context.Context, _ sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for id, d := range docs {
@@ -354,7 +354,7 @@ func TestRepair(t *testing.T) {
 			}
 			defer found.Close()
 			rep, err := Repair(context.Background(), RepairConfig{
-				ObjectType: "user", Index: "users", Docs: db, Writer: ix, Bulk: ix, Search: ix, Keys: db,
+				Kind: sunbird.UserKind, Index: "users", Docs: db, Writer: ix, Bulk: ix, Search: ix, Keys: db,
 				Resync: tc.resync, DeleteOrphans: tc.delete, BatchSize: 3, SpillDir: dir, MemIDs: 2,
 			}, found)
 			if err != nil {
@@ -393,7 +393,7 @@ func TestRepairVanished(t *testing.T) {
 	delete(db.docs, "user-0002")
 	db.docs["user-0007"] = user("user-0007", "Back")
 	rep, err := Repair(context.Background(), RepairConfig{
-		ObjectType: "user", Index: "users", Docs: db, Writer: ix, Bulk: ix, Search: ix, Keys: db,
+		Kind: sunbird.UserKind, Index: "users", Docs: db, Writer: ix, Bulk: ix, Search: ix, Keys: db,
 		Resync: true, DeleteOrphans: true, SpillDir: dir,
 	}, found)
 	if err != nil {

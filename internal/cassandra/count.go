@@ -1,0 +1,82 @@
+package cassandra
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// EstimatePartitions returns Cassandra's own estimate of the partitions of a
+// table in the ranges (system.size_estimates, refreshed every few minutes;
+// read once); 0 when it has none.
+func (s *Session) EstimatePartitions(ctx context.Context, keyspace, table string, rs []Range) (int64, error) {
+	iter := s.Query(`SELECT range_start, range_end, partitions_count FROM system.size_estimates WHERE keyspace_name = ? AND table_name = ?`,
+		keyspace, table).IterContext(ctx)
+	var (
+		start, end string
+		count      int64
+		total      float64
+	)
+	for iter.Scan(&start, &end, &count) {
+		var s, e int64
+		if _, err := fmt.Sscan(start, &s); err != nil {
+			continue
+		}
+		if _, err := fmt.Sscan(end, &e); err != nil {
+			continue
+		}
+		for _, r := range rs {
+			total += float64(count) * overlap(Range{Start: s, End: e}, r)
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return 0, err
+	}
+	return int64(math.Round(total)), nil
+}
+
+// CountPartitions counts the partitions of a table in each range, exactly
+// (count(*) per range, conc queries at a time), and returns the sum.
+func (s *Session) CountPartitions(ctx context.Context, keyspace, table, key string, ranges []Range, conc int) (int64, error) {
+	stmt := fmt.Sprintf("SELECT count(*) FROM %s.%s WHERE token(%s) > ? AND token(%s) <= ?", keyspace, table, key, key)
+	counts := make([]int64, len(ranges))
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.SetLimit(max(conc, 1))
+	for i, r := range ranges {
+		eg.Go(func() error {
+			return s.Query(stmt, r.Start, r.End).ScanContext(gctx, &counts[i])
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return 0, fmt.Errorf("count %s.%s: %w", keyspace, table, err)
+	}
+	var total int64
+	for _, c := range counts {
+		total += c
+	}
+	return total, nil
+}
+
+// overlap is the fraction of a that lies in b (a may wrap around the ring).
+func overlap(a, b Range) float64 {
+	if a.End <= a.Start { // wrapping range: split it
+		return overlapWeighted(Range{Start: a.Start, End: MaxToken}, b, a) +
+			overlapWeighted(Range{Start: MinToken, End: a.End}, b, a)
+	}
+	return overlapWeighted(a, b, a)
+}
+
+func overlapWeighted(part, b, whole Range) float64 {
+	lo := max(part.Start, b.Start)
+	hi := min(part.End, b.End)
+	if hi <= lo {
+		return 0
+	}
+	w := float64(whole.End) - float64(whole.Start)
+	if whole.End <= whole.Start {
+		w += math.Pow(2, 64)
+	}
+	return (float64(hi) - float64(lo)) / w
+}
