@@ -8,7 +8,7 @@
 #   testinfra/stack.sh up     [SERVER]        start (idempotent), wait until ready
 #   testinfra/stack.sh down   [SERVER|all]    SIGTERM the recorded pid, SIGKILL after 30 s
 #   testinfra/stack.sh status                 exit 0 iff Cassandra and the engine run and answer
-#   testinfra/stack.sh env                    export lines for the integration tests
+#   testinfra/stack.sh env    [ENGINE]        export lines for the integration tests (INDEXSYNC_TEST_*)
 #   testinfra/stack.sh logs   SERVER [N]      last N (100) lines of the server log
 #   testinfra/stack.sh prepare                only resolve the jars/distribution, compile the helpers
 #
