@@ -200,7 +200,7 @@ compare() {
     e=${spec%%=*}
     if [[ $spec == *=* ]]; then url=${spec#*=}; else url=$(engine_url "$e"); fi
     out=$dir/$e.txt
-    if ! check_one "$url" >"$out"; then
+    if ! (check_one "$url") >"$out"; then
       echo "$e ($url): check FAILED (see above)"
       rc=1
       continue

@@ -728,8 +728,11 @@ start_es() {
     es_check_access "$s" "$home" "$w"
     run=(setpriv --reuid="$ES_UID" --regid="$ES_GID" --clear-groups --)
   fi
+  # CLI_JAVA_OPTS: 8.x's launcher JVM makes a "final-flags*" directory in its
+  # java.io.tmpdir for every start and leaves it; keep those in the node's tmp/.
   launch_es "$s" env -i PATH=/usr/local/bin:/usr/bin:/bin "$java_var=$JAVA_HOME" \
     ES_PATH_CONF="$w/config" ES_TMPDIR="$w/tmp" ES_JAVA_OPTS="-Xms$heap -Xmx$heap" \
+    CLI_JAVA_OPTS="-Djava.io.tmpdir=$w/tmp" \
     "${run[@]}" "$home/bin/elasticsearch" -d -p "$(pidfile "$s")"
 }
 
