@@ -6,6 +6,11 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/indexsync
 STACK := testinfra/stack.sh
+# ENGINE picks the search engine of the stack-* targets (stack.sh's
+# STACK_ENGINE): opensearch-2.19 (default), elasticsearch-6.8,
+# elasticsearch-7.17, elasticsearch-8. Each has its own ports and work dir.
+ENGINE ?=
+STACK_ENV := $(if $(ENGINE),STACK_ENGINE=$(ENGINE) )
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/indexsync/indexsync/internal/buildinfo.Version=$(VERSION) \
@@ -45,13 +50,13 @@ bench: build
 	bench/out/bench
 
 stack-up:
-	@$(STACK) up
+	@$(STACK_ENV)$(STACK) up
 
 stack-down:
-	@$(STACK) down
+	@$(STACK_ENV)$(STACK) down
 
 stack-status:
-	@$(STACK) status
+	@$(STACK_ENV)$(STACK) status
 
 clean:
 	rm -rf bin

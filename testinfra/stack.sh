@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Local test stack for indexsync: Apache Cassandra 5.0 and OpenSearch 2.19 run
+# Local test stack for indexsync: Apache Cassandra 5.0 and a search engine run
 # as plain JDK 17 processes from Maven Central artifacts (no Docker).
+# STACK_ENGINE picks the engine: opensearch-2.19 (default), elasticsearch-6.8,
+# elasticsearch-7.17 or elasticsearch-8; each has its own ports and work dir,
+# so several can run side by side with the one Cassandra.
 #
-#   testinfra/stack.sh up     [cassandra|opensearch]   start (idempotent), wait until ready
-#   testinfra/stack.sh down   [cassandra|opensearch]   SIGTERM the recorded pid, SIGKILL after 30 s
-#   testinfra/stack.sh status                          exit 0 iff both run and answer
-#   testinfra/stack.sh env                             export lines for the integration tests
-#   testinfra/stack.sh logs   cassandra|opensearch [N] last N (100) lines of the server log
-#   testinfra/stack.sh prepare                         only resolve the jars and compile the helpers
+#   testinfra/stack.sh up     [SERVER]        start (idempotent), wait until ready
+#   testinfra/stack.sh down   [SERVER|all]    SIGTERM the recorded pid, SIGKILL after 30 s
+#   testinfra/stack.sh status                 exit 0 iff Cassandra and the engine run and answer
+#   testinfra/stack.sh env    [ENGINE]        export lines for the integration tests (INDEXSYNC_TEST_*)
+#   testinfra/stack.sh logs   SERVER [N]      last N (100) lines of the server log
+#   testinfra/stack.sh prepare                only resolve the jars/distribution, compile the helpers
+#
+# SERVER: cassandra, or the engine: search (alias engine), opensearch or
+# elasticsearch (when STACK_ENGINE is of that kind), or an engine's full name
+# (elasticsearch-7.17: selects that engine when STACK_ENGINE is unset).
+# Without SERVER: Cassandra and the engine. 'down all': every server of this STACK_DIR.
 #
 # See testinfra/README.md for the details and the environment overrides.
 set -euo pipefail
@@ -18,17 +26,27 @@ REPO=$(cd "$HERE/.." && pwd)
 STACK_DIR=${STACK_DIR:-$REPO/.stack}
 STACK_CASSANDRA_PORT=${STACK_CASSANDRA_PORT:-9042}
 STACK_CASSANDRA_STORAGE_PORT=${STACK_CASSANDRA_STORAGE_PORT:-7010}
-STACK_SEARCH_PORT=${STACK_SEARCH_PORT:-9200}
-STACK_SEARCH_TRANSPORT_PORT=${STACK_SEARCH_TRANSPORT_PORT:-9300}
 STACK_CASSANDRA_HEAP=${STACK_CASSANDRA_HEAP:-1g}
-STACK_SEARCH_HEAP=${STACK_SEARCH_HEAP:-1g}
 STACK_READY_TIMEOUT=${STACK_READY_TIMEOUT:-180}
 # Extra arguments for every mvn call, e.g. -Dmaven.repo.local=/tmp/m2 (optional).
 STACK_MVN_ARGS=${STACK_MVN_ARGS:-}
 
+# The search engine. Each engine has its own default ports and heap;
+# STACK_SEARCH_PORT, STACK_SEARCH_TRANSPORT_PORT and STACK_SEARCH_HEAP override
+# them for whichever engine is chosen (select_engine sets the STACK_SEARCH_*).
+ENGINE_FROM_ENV=${STACK_ENGINE:+1}
+STACK_ENGINE=${STACK_ENGINE:-opensearch-2.19}
+ENGINES=(opensearch-2.19 elasticsearch-6.8 elasticsearch-7.17 elasticsearch-8)
+USER_SEARCH_PORT=${STACK_SEARCH_PORT:-}
+USER_SEARCH_TRANSPORT_PORT=${STACK_SEARCH_TRANSPORT_PORT:-}
+USER_SEARCH_HEAP=${STACK_SEARCH_HEAP:-}
+# Elasticsearch refuses to run as root: as root, its nodes run as this
+# (system) user, created when missing.
+STACK_ES_USER=${STACK_ES_USER:-indexsync-es}
+
 CASSANDRA_USER=cassandra
 CASSANDRA_PASSWORD=cassandra
-ALL_SERVERS=(cassandra opensearch)
+ES_CLUSTER=indexsync-test
 CACHE_DIR=$STACK_DIR/cache
 
 # ---------------------------------------------------------------- helpers
@@ -44,6 +62,35 @@ usage() { # usage [EXIT_CODE]
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
   exit "${1:-2}"
 }
+
+# select_engine ENGINE: sets ENGINE, ENGINE_SERVER (the server's name in
+# status/up/down, its work dir under STACK_DIR), ENGINE_KIND, ES_VERSION, the
+# STACK_SEARCH_* ports and heap, and ALL_SERVERS. OpenSearch keeps the server
+# name "opensearch" (work dir .stack/opensearch) that scripts and the bench use.
+select_engine() {
+  local http tr heap
+  case $1 in
+    opensearch-2.19) ENGINE_SERVER=opensearch ENGINE_KIND=opensearch ES_VERSION="" http=9200 tr=9300 heap=1g ;;
+    elasticsearch-6.8) ENGINE_SERVER=$1 ENGINE_KIND=elasticsearch ES_VERSION=6.8.23 http=9201 tr=9301 heap=512m ;;
+    elasticsearch-7.17) ENGINE_SERVER=$1 ENGINE_KIND=elasticsearch ES_VERSION=7.17.29 http=9202 tr=9302 heap=512m ;;
+    elasticsearch-8) ENGINE_SERVER=$1 ENGINE_KIND=elasticsearch ES_VERSION=8.19.7 http=9203 tr=9303 heap=512m ;;
+    *) die "STACK_ENGINE=$1 is not an engine: use one of ${ENGINES[*]}" ;;
+  esac
+  ENGINE=$1
+  STACK_SEARCH_PORT=${USER_SEARCH_PORT:-$http}
+  STACK_SEARCH_TRANSPORT_PORT=${USER_SEARCH_TRANSPORT_PORT:-$tr}
+  STACK_SEARCH_HEAP=${USER_SEARCH_HEAP:-$heap}
+  ALL_SERVERS=(cassandra "$ENGINE_SERVER")
+}
+
+# The engine a server name stands for (servers other than cassandra).
+engine_of() {
+  case $1 in
+    opensearch) echo opensearch-2.19 ;;
+    *) echo "$1" ;;
+  esac
+}
+is_es_server() { [[ $1 == elasticsearch-* ]]; }
 
 validate_settings() {
   local v
@@ -65,30 +112,48 @@ heap_mib() {
 
 workdir() { echo "$STACK_DIR/$1"; }
 pidfile() { echo "$STACK_DIR/$1/server.pid"; }
+# Ports are those of the selected engine: only Cassandra and ENGINE_SERVER are
+# ever started or checked by one call.
 port_of() {
   case $1 in
     cassandra) echo "$STACK_CASSANDRA_PORT" ;;
-    opensearch) echo "$STACK_SEARCH_PORT" ;;
+    *) echo "$STACK_SEARCH_PORT" ;;
   esac
 }
 ports_of() {
   case $1 in
     cassandra) echo "$STACK_CASSANDRA_PORT $STACK_CASSANDRA_STORAGE_PORT" ;;
-    opensearch) echo "$STACK_SEARCH_PORT $STACK_SEARCH_TRANSPORT_PORT" ;;
+    *) echo "$STACK_SEARCH_PORT $STACK_SEARCH_TRANSPORT_PORT" ;;
   esac
 }
 logfile() {
   case $1 in
     cassandra) echo "$STACK_DIR/cassandra/logs/system.log" ;;
     opensearch) echo "$STACK_DIR/opensearch/logs/opensearch.log" ;;
+    *) echo "$STACK_DIR/$1/logs/$ES_CLUSTER.log" ;;
   esac
 }
 consolefile() { echo "$STACK_DIR/$1/logs/console.log"; }
 
-check_server_name() {
-  case ${1:-} in
-    cassandra|opensearch) ;;
-    *) die "unknown server '${1:-}': use cassandra or opensearch" ;;
+# resolve_server ARG: sets SERVER to the canonical server name for a command
+# line argument. An engine's full name selects that engine when STACK_ENGINE
+# was not given.
+resolve_server() {
+  local a=${1:-}
+  case $a in
+    cassandra) SERVER=cassandra ;;
+    search|engine) SERVER=$ENGINE_SERVER ;;
+    opensearch|elasticsearch)
+      [[ $ENGINE_KIND == "$a" ]] ||
+        die "'$a' is not the selected engine (STACK_ENGINE=$ENGINE): say 'search', or name the engine (${ENGINES[*]}) or set STACK_ENGINE"
+      SERVER=$ENGINE_SERVER ;;
+    opensearch-2.19|elasticsearch-6.8|elasticsearch-7.17|elasticsearch-8)
+      if [[ $a != "$ENGINE" ]]; then
+        [[ -z $ENGINE_FROM_ENV ]] || die "'$a' is not the engine STACK_ENGINE=$ENGINE selects"
+        select_engine "$a"
+      fi
+      SERVER=$ENGINE_SERVER ;;
+    *) die "unknown server '$a': use cassandra, search, or an engine (${ENGINES[*]})" ;;
   esac
 }
 
@@ -96,20 +161,45 @@ check_server_name() {
 # file is trusted only if the live process has it (guards against pid reuse).
 marker() { echo "-Dindexsync.stack=$1:$STACK_DIR"; }
 
-# Prints the recorded pid if that process is alive and is our server.
+# Prints the recorded pid if that process is alive and is our server. For an
+# Elasticsearch node, which writes its pid file itself a few seconds into its
+# startup, also the process that carries our marker when the pid file is
+# missing or stale.
 live_pid() {
   local pf pid
   pf=$(pidfile "$1")
-  [[ -s $pf ]] || return 1
-  pid=$(<"$pf")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ -r /proc/$pid/cmdline ]] || return 1
+  if [[ -s $pf ]]; then
+    pid=$(<"$pf")
+    if [[ $pid =~ ^[0-9]+$ ]] && has_marker "$pid" "$1"; then
+      echo "$pid"
+      return 0
+    fi
+  fi
+  is_es_server "$1" || return 1
+  marked_pid "$1"
+}
+
+# has_marker PID SERVER: the process runs with SERVER's marker.
+has_marker() {
+  [[ -r /proc/$1/cmdline ]] || return 1
   # no pipe into grep -q: under pipefail, grep leaving early could make a
   # SIGPIPE'd tr fail the test, and a running server look stopped
   local cmdline
-  cmdline=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-  grep -qxF -- "$(marker "$1")" <<<"$cmdline" || return 1
-  echo "$pid"
+  cmdline=$(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  grep -qxF -- "$(marker "$2")" <<<"$cmdline"
+}
+
+# marked_pid SERVER: the pid of a process that carries SERVER's marker.
+marked_pid() {
+  local hits first
+  # The pattern comes from a file: as an argument it would be in grep's own
+  # cmdline, and grep would find itself. Processes may vanish during the scan
+  # (grep then exits 2 even with a hit), so only the output counts.
+  hits=$(grep -lzxF -f <(printf '%s\n' "$(marker "$1")") /proc/[0-9]*/cmdline 2>/dev/null || true)
+  [[ -n $hits ]] || return 1
+  first=${hits%%$'\n'*}
+  first=${first#/proc/}
+  echo "${first%/cmdline}"
 }
 
 port_open() {
@@ -184,6 +274,7 @@ setup_java() {
   export PATH=$JAVA_HOME/bin:$PATH
   JAVA=$JAVA_HOME/bin/java
   JAVAC=$JAVA_HOME/bin/javac
+  JAR=$JAVA_HOME/bin/jar
 }
 
 setup_mvn() {
@@ -263,7 +354,123 @@ prepare() {
       compile_classes opensearch-launcher "$CACHE_DIR/opensearch/classpath.txt" \
         "$HERE/opensearch/src/io/indexsync/testinfra/SearchNode.java"
       ;;
+    elasticsearch-*)
+      fetch_es_dist "$ES_VERSION"
+      local p
+      for p in $(es_plugins "$ES_VERSION"); do build_es_plugin "$ES_VERSION" "$p"; done
+      ;;
   esac
+}
+
+# ---------------------------------------------------------------- elasticsearch
+
+# es_artifact VERSION: the distribution zip on Maven Central. 6.8: the whole
+# OSS distribution (every module). 7.x/8.x: the minimal integ-test zip (server,
+# transport-netty4, x-pack core/security), the only one published there.
+es_artifact() {
+  case $1 in
+    6.*) echo "org.elasticsearch.distribution.zip:elasticsearch-oss:$1:zip" ;;
+    *) echo "org.elasticsearch.distribution.integ-test-zip:elasticsearch:$1:zip" ;;
+  esac
+}
+es_dist() { echo "$CACHE_DIR/dist/elasticsearch-$1"; }
+
+# version_ge A B: version A >= version B.
+version_ge() { printf '%s\n%s\n' "$2" "$1" | sort -C -V; }
+
+# es_plugins VERSION: our test plugins that VERSION needs (see
+# testinfra/elasticsearch/plugin/): the integ-test zips lack analysis-common
+# (ngram filter, keyword tokenizer), and from 8.9 on the GET / handler.
+es_plugins() {
+  if version_ge "$1" 7.0.0; then echo sunbird-analysis; fi
+  if version_ge "$1" 8.9.0; then echo root-info; fi
+}
+plugin_class() {
+  case $1 in
+    sunbird-analysis) echo io.indexsync.testinfra.es.SunbirdAnalysisPlugin ;;
+    root-info) echo io.indexsync.testinfra.es.RootInfoPlugin ;;
+  esac
+}
+plugin_description() {
+  case $1 in
+    sunbird-analysis) echo "indexsync test stack: the ngram token filter and keyword tokenizer (Lucene's) that Sunbird's analyzers use" ;;
+    root-info) echo "indexsync test stack: GET / (name, cluster, version) for the integ-test distribution" ;;
+  esac
+}
+
+# fetch_es_dist VERSION: the unpacked distribution in $CACHE_DIR/dist (once
+# per version; the zip itself stays only in the local Maven repository).
+fetch_es_dist() {
+  local v=$1 dir tmp t0 zips
+  dir=$(es_dist "$v")
+  [[ -f $dir/.unpacked ]] && return 0
+  setup_mvn
+  tmp=$CACHE_DIR/dist/.tmp-$v
+  rm -rf "$tmp" "$dir"
+  mkdir -p "$tmp/unpacked"
+  log "elasticsearch-$v: fetching $(es_artifact "$v") with Maven (first run downloads from Maven Central)..."
+  t0=$(now)
+  # shellcheck disable=SC2086
+  if ! mvn -B -q $STACK_MVN_ARGS dependency:copy -Dartifact="$(es_artifact "$v")" \
+        -DoutputDirectory="$tmp" >"$CACHE_DIR/dist/mvn-$v.log" 2>&1; then
+    tail -n 30 "$CACHE_DIR/dist/mvn-$v.log" >&2
+    die "elasticsearch-$v: Maven could not fetch $(es_artifact "$v") (full output: $CACHE_DIR/dist/mvn-$v.log); check that Maven Central is reachable"
+  fi
+  zips=("$tmp"/*.zip)
+  [[ -f ${zips[0]} ]] || die "elasticsearch-$v: Maven reported success but left no zip in $tmp"
+  if command -v unzip >/dev/null 2>&1; then
+    unzip -q "${zips[0]}" -d "$tmp/unpacked" || die "elasticsearch-$v: unzip of ${zips[0]} failed"
+  else
+    # no unzip: the JDK's jar tool unpacks too, but keeps no file modes
+    (cd "$tmp/unpacked" && "$JAR" -xf "${zips[0]}") || die "elasticsearch-$v: unpacking ${zips[0]} failed"
+    chmod -R a+x "$tmp/unpacked/elasticsearch-$v/bin"
+  fi
+  [[ -f $tmp/unpacked/elasticsearch-$v/bin/elasticsearch ]] ||
+    die "elasticsearch-$v: ${zips[0]} holds no elasticsearch-$v/bin/elasticsearch"
+  # readable by the unprivileged user that runs the node
+  chmod -R a+rX "$tmp/unpacked/elasticsearch-$v"
+  mv "$tmp/unpacked/elasticsearch-$v" "$dir"
+  touch "$dir/.unpacked"
+  rm -rf "$tmp"
+  log "elasticsearch-$v: distribution ready in $(elapsed "$t0") s ($(du -sm "$dir" | cut -f1) MB in $dir)"
+}
+
+# build_es_plugin VERSION NAME: compiles one of our test plugins against the
+# distribution's lib/ jars (cached by source + jars + JDK, so per version) and
+# packs it with a descriptor naming that exact version, in
+# $CACHE_DIR/es-VERSION-NAME/plugin/.
+build_es_plugin() {
+  local v=$1 name=$2 dist key dir jars srcs out
+  dist=$(es_dist "$v")
+  key=es-$v-$name
+  dir=$CACHE_DIR/$key
+  mkdir -p "$dir"
+  jars=("$dist"/lib/*.jar)
+  (IFS=:; printf '%s\n' "${jars[*]}") >"$dir/classpath.txt"
+  mapfile -t srcs < <(find "$HERE/elasticsearch/plugin/$name" -name '*.java' | LC_ALL=C sort)
+  ((${#srcs[@]})) || die "no Java sources for the $name plugin under $HERE/elasticsearch/plugin/"
+  compile_classes "$key" "$dir/classpath.txt" "${srcs[@]}"
+  out=$dir/plugin
+  if [[ -s $out/.sha && $(<"$out/.sha") == "$(<"$dir/classes.sha")" ]]; then
+    return 0
+  fi
+  [[ -x $JAR ]] || die "$JAVA_HOME has no jar tool: install the full JDK 17"
+  rm -rf "$out"
+  mkdir -p "$out"
+  "$JAR" --create --file "$out/indexsync-$name.jar" -C "$dir/classes" . ||
+    die "$name plugin: jar failed"
+  cat >"$out/plugin-descriptor.properties" <<EOF
+description=$(plugin_description "$name")
+version=$v
+name=indexsync-$name
+classname=$(plugin_class "$name")
+java.version=17
+elasticsearch.version=$v
+extended.plugins=
+has.native.controller=false
+EOF
+  cp "$dir/classes.sha" "$out/.sha"
+  log "elasticsearch-$v: built the test plugin indexsync-$name"
 }
 
 # ---------------------------------------------------------------- launching
@@ -408,10 +615,215 @@ start_opensearch() {
   launch opensearch "$JAVA" "${args[@]}"
 }
 
+# As root: the unprivileged user that runs Elasticsearch (created when
+# missing); sets ES_UID and ES_GID.
+es_user_setup() {
+  if ! id -u "$STACK_ES_USER" >/dev/null 2>&1; then
+    command -v useradd >/dev/null 2>&1 ||
+      die "Elasticsearch refuses to run as root and there is no useradd to create the user $STACK_ES_USER: create an unprivileged user and name it in STACK_ES_USER"
+    local shell=/usr/sbin/nologin
+    [[ -x $shell ]] || shell=/bin/false
+    if useradd --system --user-group --no-create-home --home-dir /nonexistent --shell "$shell" \
+         "$STACK_ES_USER" 2>"$CACHE_DIR/useradd.log"; then
+      log "created the system user $STACK_ES_USER (Elasticsearch refuses to run as root)"
+    elif ! id -u "$STACK_ES_USER" >/dev/null 2>&1; then
+      die "could not create the system user $STACK_ES_USER: $(<"$CACHE_DIR/useradd.log")"
+    fi
+  fi
+  ES_UID=$(id -u "$STACK_ES_USER")
+  ES_GID=$(id -g "$STACK_ES_USER")
+  ((ES_UID != 0)) || die "STACK_ES_USER=$STACK_ES_USER is root: Elasticsearch refuses to run as root"
+}
+
+as_es_user() { setpriv --reuid="$ES_UID" --regid="$ES_GID" --clear-groups -- "$@"; }
+
+# es_check_access SERVER HOME WORKDIR: the node's user can run HOME and write
+# WORKDIR; else names the directory on the way that it may not enter.
+es_check_access() {
+  local s=$1 home=$2 w=$3 p="" part parts blocked=""
+  # shellcheck disable=SC2016 # expanded by the inner sh
+  if as_es_user sh -c 'test -x "$1/bin/elasticsearch" && test -r "$1/lib" && test -w "$2/logs"' sh "$home" "$w"; then
+    return 0
+  fi
+  IFS=/ read -ra parts <<<"${w#/}"
+  for part in "${parts[@]}"; do
+    p=$p/$part
+    if ! as_es_user test -x "$p"; then blocked=$p; break; fi
+  done
+  die "$s: the user $STACK_ES_USER that runs Elasticsearch cannot use $w${blocked:+ (it may not enter $blocked)}: put STACK_DIR where every user may enter, e.g. STACK_DIR=/var/tmp/indexsync-stack"
+}
+
+# The node's config dir: the distribution's config files; its jvm.options
+# without heap sizes (ES_JAVA_OPTS has them) and without -XX:+AlwaysPreTouch
+# (it would touch the whole heap at start: +300 MiB RSS for nothing here), its
+# relative paths (gc.log, hs_err, heap dumps; 6.8/7.x run in ES_HOME) made
+# absolute, and our process marker; an elasticsearch.yml of our own.
+render_es_config() { # SERVER WORKDIR DIST VERSION
+  local s=$1 w=$2 dist=$3 v=$4 line
+  cp -R "$dist/config/." "$w/config/"
+  rm -f "$w/config/jvm.options" "$w/config/elasticsearch.yml"
+  {
+    while IFS= read -r line || [[ -n $line ]]; do
+      case $line in
+        -Xms*|-Xmx*|*AlwaysPreTouch*) continue ;;
+      esac
+      line=${line//"logs/gc.log"/"$w/logs/gc.log"}
+      line=${line//"file=gc.log"/"file=$w/logs/gc.log"}
+      line=${line//"ErrorFile=logs/"/"ErrorFile=$w/logs/"}
+      line=${line//"ErrorFile=hs_err"/"ErrorFile=$w/logs/hs_err"}
+      line=${line//"HeapDumpPath=data"/"HeapDumpPath=$w/logs"}
+      printf '%s\n' "$line"
+    done <"$dist/config/jvm.options"
+    printf '%s\n' "## added by testinfra/stack.sh" \
+      "-XX:-AlwaysPreTouch" \
+      "-XX:ReplayDataFile=$w/logs/replay_pid%p.log" \
+      "$(marker "$s")"
+  } >"$w/config/jvm.options"
+  {
+    printf '%s\n' "# written by testinfra/stack.sh" \
+      "cluster.name: $ES_CLUSTER" \
+      "node.name: $ES_CLUSTER-$s" \
+      "path.data: \"$w/data\"" \
+      "path.logs: \"$w/logs\"" \
+      "network.host: 127.0.0.1" \
+      "http.port: $STACK_SEARCH_PORT" \
+      "transport.port: $STACK_SEARCH_TRANSPORT_PORT" \
+      "discovery.type: single-node" \
+      "cluster.routing.allocation.disk.threshold_enabled: false"
+    if version_ge "$v" 7.0.0; then
+      printf '%s\n' "xpack.security.enabled: false"
+    fi
+  } >"$w/config/elasticsearch.yml"
+}
+
+start_es() {
+  local s=$1 v=$ES_VERSION w home dist p heap=$STACK_SEARCH_HEAP
+  w=$(workdir "$s")
+  home=$w/home
+  dist=$(es_dist "$v")
+  # Fresh data every start, as for OpenSearch (STACK_KEEP_DATA=1 keeps it).
+  rotate_logs "$w"
+  if [[ -z ${STACK_KEEP_DATA:-} ]]; then rm -rf "$w/data"; fi
+  rm -rf "$w/tmp" "$w/config" "$home"
+  mkdir -p "$w/data" "$w/logs" "$w/tmp" "$w/config"
+  # The node's own ES_HOME: hard links into the unpacked distribution (no
+  # copy, nothing in it is ever written), with its own plugins/.
+  if ! cp -al "$dist" "$home" 2>/dev/null; then
+    rm -rf "$home"
+    cp -a "$dist" "$home"
+  fi
+  rm -f "$home/.unpacked"
+  for p in $(es_plugins "$v"); do
+    cp -R "$CACHE_DIR/es-$v-$p/plugin" "$home/plugins/indexsync-$p"
+    rm -f "$home/plugins/indexsync-$p/.sha"
+  done
+  render_es_config "$s" "$w" "$dist" "$v"
+
+  local java_var=ES_JAVA_HOME run=()
+  version_ge "$v" 7.0.0 || java_var=JAVA_HOME
+  if ((EUID == 0)); then
+    es_user_setup
+    chown "$ES_UID:$ES_GID" "$w"
+    chown -R "$ES_UID:$ES_GID" "$w/data" "$w/logs" "$w/tmp" "$w/config"
+    es_check_access "$s" "$home" "$w"
+    run=(setpriv --reuid="$ES_UID" --regid="$ES_GID" --clear-groups --)
+  fi
+  # CLI_JAVA_OPTS: 8.x's launcher JVM makes a "final-flags*" directory in its
+  # java.io.tmpdir for every start and leaves it; keep those in the node's tmp/.
+  launch_es "$s" env -i PATH=/usr/local/bin:/usr/bin:/bin "$java_var=$JAVA_HOME" \
+    ES_PATH_CONF="$w/config" ES_TMPDIR="$w/tmp" ES_JAVA_OPTS="-Xms$heap -Xmx$heap" \
+    CLI_JAVA_OPTS="-Djava.io.tmpdir=$w/tmp" \
+    "${run[@]}" "$home/bin/elasticsearch" -d -p "$(pidfile "$s")"
+}
+
+# launch_es SERVER CMD...: runs bin/elasticsearch -d detached, as launch()
+# does. The node writes its own pid file; $w/launcher.pid and launcher.rc are
+# the launcher's (6.8/7.x return at once, 8.x once the node is up).
+launch_es() {
+  local s=$1
+  shift
+  local w lpf i
+  w=$(workdir "$s")
+  lpf=$w/launcher.pid
+  rm -f "$(pidfile "$s")" "$lpf" "$w/launcher.rc"
+  (
+    cd "$w"
+    # shellcheck disable=SC2016 # $$, $0, $1 and $@ expand in the inner bash
+    exec setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0"; rcf=$1; shift; "$@"; echo $? >"$rcf"' \
+      "$lpf" "$w/launcher.rc" "$@" >"$(consolefile "$s")" 2>&1 </dev/null 9>&-
+  ) &
+  for ((i = 0; i < 100; i++)); do
+    [[ -s $lpf ]] && return 0
+    sleep 0.05
+  done
+  die "$s: the launcher did not record its pid in $lpf"
+}
+
+# The launcher of an Elasticsearch node, if it still runs.
+es_launcher_pid() {
+  local w lpid
+  w=$(workdir "$1")
+  [[ -s $w/launcher.pid ]] || return 1
+  lpid=$(<"$w/launcher.pid")
+  [[ $lpid =~ ^[0-9]+$ && -r /proc/$lpid/cmdline ]] || return 1
+  grep -qF -- "$w/launcher.rc" "/proc/$lpid/cmdline" 2>/dev/null || return 1
+  echo "$lpid"
+}
+
 # ---------------------------------------------------------------- readiness
+
+# wait_ready_es SERVER START_TIME: the node's pid appears (from its pid file,
+# or its marker), the cluster is yellow, and GET / names the expected version.
+# The pid is looked up afresh on every round: before the pid file exists the
+# marker may also sit on a short-lived JVM (8.x runs one to compute its
+# ergonomics), so only "no such process and the launcher is gone" is a failure.
+wait_ready_es() {
+  local s=$1 t0=$2 pid port deadline rc out last="" gone=0 version=""
+  port=$(port_of "$s")
+  deadline=$((SECONDS + STACK_READY_TIMEOUT))
+  while :; do
+    pid=$(live_pid "$s") || pid=""
+    if [[ -n $pid ]]; then
+      gone=0
+    elif ! es_launcher_pid "$s" >/dev/null; then
+      # checked three times: 6.8/7.x fork the JVM just before their launcher returns
+      rc=$(cat "$(workdir "$s")/launcher.rc" 2>/dev/null || echo "?")
+      if ((++gone >= 3)); then
+        err "$s exited during startup (bin/elasticsearch exit code $rc)"
+        return 1
+      fi
+    fi
+    if [[ -n $pid ]] && port_open "$port"; then
+      rc=0
+      out=$(curl -fsS -m 35 "http://127.0.0.1:$port/_cluster/health?wait_for_status=yellow&timeout=30s" 2>&1) || rc=$?
+      if ((rc == 0)); then
+        rc=0
+        out=$(curl -fsS -m 10 "http://127.0.0.1:$port/" 2>&1) || rc=$?
+        version=""
+        if [[ $out =~ \"number\"[[:space:]]*:[[:space:]]*\"([^\"]+)\" ]]; then version=${BASH_REMATCH[1]}; fi
+        if ((rc == 0)) && [[ $version == "$ES_VERSION" ]]; then
+          log "$s ready in $(elapsed "$t0") s: version $version, pid $pid, RSS $(rss_mib "$pid") MiB, port $port, log $(logfile "$s")"
+          return 0
+        fi
+        last="GET / did not answer version $ES_VERSION: ${out:0:300}"
+      else
+        last=$out
+      fi
+    fi
+    if ((SECONDS >= deadline)); then
+      err "$s did not become ready within ${STACK_READY_TIMEOUT} s (STACK_READY_TIMEOUT); last check: ${last:-port $port not answering}"
+      return 1
+    fi
+    sleep 1
+  done
+}
 
 # wait_ready SERVER START_TIME -> 0 when ready, 1 on timeout / early exit.
 wait_ready() {
+  if is_es_server "$1"; then
+    wait_ready_es "$@"
+    return
+  fi
   local s=$1 t0=$2 pid port deadline rc out last=""
   pid=$(<"$(pidfile "$s")")
   port=$(port_of "$s")
@@ -479,6 +891,14 @@ stop_server() { # stop_server SERVER [quiet]
   log "$s stopped (pid $pid) in $(elapsed "$t0") s"
 }
 
+start_server() {
+  case $1 in
+    cassandra) start_cassandra ;;
+    opensearch) start_opensearch ;;
+    elasticsearch-*) start_es "$1" ;;
+  esac
+}
+
 cmd_up() {
   local servers=("$@") s pid p owner
   ((${#servers[@]})) || servers=("${ALL_SERVERS[@]}")
@@ -512,8 +932,12 @@ cmd_up() {
   for s in "${to_start[@]}"; do
     mkdir -p "$(workdir "$s")"
     started_at[$s]=$(now)
-    "start_$s"
-    log "$s starting (pid $(<"$(pidfile "$s")"), log $(logfile "$s"))"
+    start_server "$s"
+    if is_es_server "$s"; then
+      log "$s starting (bin/elasticsearch -d, launcher pid $(<"$(workdir "$s")/launcher.pid")), log $(logfile "$s")"
+    else
+      log "$s starting (pid $(<"$(pidfile "$s")"), log $(logfile "$s"))"
+    fi
   done
   for s in "${to_wait[@]}"; do started_at[$s]=$(now); done
 
@@ -531,18 +955,34 @@ cmd_up() {
   for s in "${failed[@]}"; do
     tail_logs "$s"
     stop_server "$s" quiet
+    if is_es_server "$s" && pid=$(es_launcher_pid "$s"); then
+      kill -TERM -- "-$pid" 2>/dev/null || true   # a launcher still waiting (8.x)
+    fi
     err "$s failed to start; it was stopped. Log: $(logfile "$s")"
   done
   return 1
 }
 
+# Every server name a STACK_DIR can hold.
+every_server() {
+  local e
+  echo cassandra
+  for e in "${ENGINES[@]}"; do
+    case $e in opensearch-*) echo opensearch ;; *) echo "$e" ;; esac
+  done
+}
+
 cmd_down() {
-  local servers=("$@") s
+  local servers=("$@") s quiet=""
   ((${#servers[@]})) || servers=("${ALL_SERVERS[@]}")
+  if [[ ${servers[0]} == all ]]; then
+    mapfile -t servers < <(every_server)
+    quiet=quiet
+  fi
   # In parallel: Cassandra takes a few seconds to flush and stop.
   local pids=() rc=0 p
   for s in "${servers[@]}"; do
-    stop_server "$s" &
+    stop_server "$s" $quiet &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
@@ -565,7 +1005,29 @@ cmd_status() {
       ok=1
     fi
   done
+  # The other engines of this STACK_DIR, when they run (not in the exit code).
+  while read -r s; do
+    [[ $s == cassandra || $s == "$ENGINE_SERVER" ]] && continue
+    if pid=$(live_pid "$s"); then
+      printf '%-10s running  pid %-7s port %-5s RSS %s MiB (not the selected engine: STACK_ENGINE=%s)\n' \
+        "$s" "$pid" "$(running_http_port "$s" "$pid")" "$(rss_mib "$pid")" "$(engine_of "$s")"
+    fi
+  done < <(every_server)
   return $ok
+}
+
+# running_http_port SERVER PID: the HTTP port a running engine was started
+# with (from its elasticsearch.yml, or OpenSearch's command line).
+running_http_port() {
+  local line
+  if is_es_server "$1"; then
+    line=$(grep -m1 '^http.port:' "$(workdir "$1")/config/elasticsearch.yml" 2>/dev/null || true)
+    line=${line#http.port: }
+  else
+    line=$(tr '\0' '\n' <"/proc/$2/cmdline" 2>/dev/null | grep -m1 '^-Dindexsync.search.http_port=' || true)
+    line=${line#*=}
+  fi
+  echo "${line:-?}"
 }
 
 cmd_env() {
@@ -574,15 +1036,16 @@ export INDEXSYNC_TEST_CASSANDRA=127.0.0.1:$STACK_CASSANDRA_PORT
 export INDEXSYNC_TEST_CASSANDRA_USERNAME=$CASSANDRA_USER
 export INDEXSYNC_TEST_CASSANDRA_PASSWORD=$CASSANDRA_PASSWORD
 export INDEXSYNC_TEST_SEARCH_URL=http://127.0.0.1:$STACK_SEARCH_PORT
+export INDEXSYNC_TEST_ENGINE=$ENGINE
 EOF
 }
 
 cmd_logs() {
-  [[ $# -ge 1 ]] || die "usage: stack.sh logs cassandra|opensearch [LINES]"
-  check_server_name "$1"
+  [[ $# -ge 1 ]] || die "usage: stack.sh logs SERVER [LINES] (SERVER: cassandra, search, or an engine)"
+  resolve_server "$1"
   local n=${2:-100} lf
   [[ $n =~ ^[0-9]+$ ]] || die "LINES must be a number, not '$n'"
-  lf=$(logfile "$1")
+  lf=$(logfile "$SERVER")
   [[ -f $lf ]] || die "no log yet at $lf (start it with: testinfra/stack.sh up $1)"
   tail -n "$n" "$lf"
 }
@@ -595,26 +1058,39 @@ take_lock() {
 }
 
 main() {
-  local cmd=${1:-}
+  local cmd=${1:-} args=()
   [[ -n $cmd ]] || usage
   shift
-  validate_settings
+  select_engine "$STACK_ENGINE"
   case $cmd in
     up|down)
-      (($# <= 1)) || die "usage: stack.sh $cmd [cassandra|opensearch]"
-      [[ $# -eq 0 ]] || check_server_name "$1"
+      (($# <= 1)) || die "usage: stack.sh $cmd [SERVER] (cassandra, search, or an engine: ${ENGINES[*]})"
+      if [[ $# -eq 1 ]]; then
+        if [[ $cmd == down && $1 == all ]]; then
+          args=(all)
+        else
+          resolve_server "$1"
+          args=("$SERVER")
+        fi
+      fi
+      validate_settings
       take_lock
-      "cmd_$cmd" "$@"
+      "cmd_$cmd" "${args[@]}"
       ;;
     prepare)
+      validate_settings
       take_lock
       setup_java
       for s in "${ALL_SERVERS[@]}"; do prepare "$s"; done
-      log "classpaths and helper classes are ready in $CACHE_DIR"
+      log "classpaths, distributions and helper classes are ready in $CACHE_DIR"
       ;;
-    status) cmd_status ;;
-    env) cmd_env ;;
-    logs) cmd_logs "$@" ;;
+    status) validate_settings; cmd_status ;;
+    env)
+      (($# == 0)) || { resolve_server "$1"; [[ $SERVER != cassandra ]] || die "usage: stack.sh env [ENGINE]"; }
+      validate_settings
+      cmd_env
+      ;;
+    logs) validate_settings; cmd_logs "$@" ;;
     -h|--help|help) usage 0 ;;
     *) err "unknown command '$cmd'"; usage ;;
   esac
