@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/indexsync/indexsync/internal/buildinfo"
+	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/checkpoint"
 	"github.com/indexsync/indexsync/internal/config"
 	"github.com/indexsync/indexsync/internal/idsfile"
@@ -209,8 +210,11 @@ func (o *runOptions) rebuildOptions() schema.RebuildOptions {
 
 // readIDs reads --ids-file, says what it skipped, and keeps this shard's
 // ids.
-func (o *runOptions) readIDs(g *globalOptions, log *slog.Logger) ([]string, error) {
-	res, err := idsfile.ReadFile(o.IDsFile)
+func (o *runOptions) readIDs(ctx context.Context, g *globalOptions, log *slog.Logger) ([]string, error) {
+	res, err := idsfile.ReadFile(ctx, o.IDsFile)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted while reading --ids-file: %w", ctx.Err())
+	}
 	if err != nil {
 		return nil, &config.UsageError{Err: err}
 	}
@@ -237,6 +241,17 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 	spec := o.spec
 	dir := checkpoint.Dir(o.StateDir)
 
+	// The ids file, if any, is read and checked before anything else.
+	var ids []string
+	span := cassandra.Shard(spec.Shard.I, spec.Shard.N)
+	if o.IDsFile != "" {
+		var err error
+		if ids, err = o.readIDs(ctx, g, log); err != nil {
+			return err
+		}
+		span = cassandra.Range{Start: -1, End: int64(len(ids)) - 1}
+	}
+
 	// What to do: a fresh run, or the rest of an interrupted one.
 	plan := syncjob.Plan{Decision: syncjob.Fresh}
 	if !spec.DryRun {
@@ -245,7 +260,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 			return err
 		}
 		defer unlock()
-		if plan, err = syncjob.PlanRun(spec.Resume, o.fingerprint(), dir, o.StateDir); err != nil {
+		if plan, err = syncjob.PlanRun(spec.Resume, o.fingerprint(), syncjob.Span{Start: span.Start, End: span.End}, dir, o.StateDir); err != nil {
 			return err
 		}
 		switch {
@@ -259,14 +274,6 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 		}
 	}
 	resuming := plan.Decision == syncjob.Resume
-
-	var ids []string
-	if o.IDsFile != "" {
-		var err error
-		if ids, err = o.readIDs(g, log); err != nil {
-			return err
-		}
-	}
 
 	// Connections: failures here are exit 3.
 	sess, err := connectCassandra(ctx, o.Cassandra, true)

@@ -287,3 +287,38 @@ func writeAtomic(path string, data []byte) error {
 	}
 	return nil
 }
+
+// CheckTiles reports whether the units tile (start, end] exactly — in
+// order, each starting where the one before ends — and each unit's
+// progress lies inside it: a checkpoint that parses but has ranges cut out
+// (or added) would otherwise resume into a false success. The error wraps
+// ErrCorrupt.
+func (s *State) CheckTiles(start, end int64) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s (delete it to start afresh, or choose another --state-dir)", ErrCorrupt, fmt.Sprintf(format, args...))
+	}
+	if len(s.Units) == 0 {
+		if start == end {
+			return nil
+		}
+		return bad("no units, but there is work in (%d,%d]", start, end)
+	}
+	at := start
+	for i, u := range s.Units {
+		switch {
+		case u.Start != at:
+			return bad("unit %d starts at %d, want %d: the units do not cover (%d,%d] without gaps or overlaps", i, u.Start, at, start, end)
+		case u.End <= u.Start:
+			return bad("unit %d is empty: (%d,%d]", i, u.Start, u.End)
+		case u.Next < u.Start || u.Next > u.End:
+			return bad("unit %d: progress %d outside (%d,%d]", i, u.Next, u.Start, u.End)
+		case u.Done && u.Next != u.End:
+			return bad("unit %d is marked done at %d, before its end %d", i, u.Next, u.End)
+		}
+		at = u.End
+	}
+	if at != end {
+		return bad("the units end at %d, want %d: work is missing", at, end)
+	}
+	return nil
+}

@@ -1,11 +1,17 @@
-// Package idsfile reads the file given to `indexsync run --ids-file`: the ids
-// to sync, whatever form the operator has them in. Each line is recognised on
-// its own, so one file may mix forms:
+// Package idsfile is the one rule for object ids at every door — the Sync
+// API, ids files, Cassandra rows (Check) — and the one way ids are written
+// to every file indexsync makes (Line), which is read back by
+// `indexsync run --ids-file`: the ids to sync, whatever form the operator
+// has them in. Each line is recognised on its own, so one file may mix
+// forms:
 //
 //   - plain ids, one a line: our failed-ids_<ms>.txt, an old userIds.csv
 //     (whose first line may be the header "id"), a hand-made list. Blank
 //     lines and lines starting with # are ignored; surrounding whitespace
 //     and a trailing \r are removed.
+//   - quoted ids: a line that is a JSON string ("…") holds one id exactly,
+//     line breaks, control characters and surrounding spaces included;
+//     Line writes every id that a plain line could not carry that way.
 //   - records of the old job's success and failure logs (docs/sunbird.md, the old job), and
 //     of ours, which keep the format: the ids come from
 //     request.objectIds of the JSON on each "Request : " line; the
@@ -21,6 +27,7 @@ package idsfile
 
 import (
 	"bufio"
+	"context"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -39,8 +46,9 @@ import (
 const (
 	// MaxLineBytes is the longest line read; a longer one is a BadLine.
 	MaxLineBytes = 16 << 20
-	// MaxIDBytes is the longest valid id.
-	MaxIDBytes = 256
+	// MaxIDBytes is the longest valid id: Elasticsearch's own limit of a
+	// document _id, far below Cassandra's 65,535-byte key.
+	MaxIDBytes = 512
 	// MaxBadLines is how many BadLines a Result keeps; SkippedTotal counts
 	// them all.
 	MaxBadLines = 1000
@@ -74,8 +82,40 @@ type BadLine struct {
 
 func (b BadLine) String() string { return fmt.Sprintf("line %d: %s: %q", b.LineNo, b.Reason, b.Text) }
 
-// ReadFile reads the ids file at path.
-func ReadFile(path string) (Result, error) {
+// Check reports why id cannot be synced, or nil: an id is 1 to MaxIDBytes
+// bytes of UTF-8. Everything else — spaces, line breaks, quotes — is data.
+func Check(id string) error {
+	switch {
+	case id == "":
+		return errors.New("empty id")
+	case len(id) > MaxIDBytes:
+		return fmt.Errorf("id of %d bytes, longer than %d (Elasticsearch's limit of a document id)", len(id), MaxIDBytes)
+	case !utf8.ValidString(id):
+		return errors.New("id is not valid UTF-8")
+	}
+	return nil
+}
+
+// Line is id as a line of an ids file (without the newline): the id
+// itself when a plain line carries it unchanged, else a JSON string.
+func Line(id string) string {
+	if plain(id) {
+		return id
+	}
+	b, _ := json.Marshal(id) // a string always marshals
+	return string(b)
+}
+
+// plain reports whether id read back from a plain line would be id: no
+// surrounding or inner whitespace, no control characters, not empty, not a
+// comment, not quoted, none of the characters plain lines refuse.
+func plain(id string) bool {
+	return invalid([]byte(id)) == "" && id[0] != '#' && id != "id"
+}
+
+// ReadFile reads the ids file at path; it stops when ctx ends (a SIGTERM
+// while a large file is read).
+func ReadFile(ctx context.Context, path string) (Result, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Result{}, fmt.Errorf("ids file %s does not exist (check --ids-file)", path)
@@ -84,7 +124,7 @@ func ReadFile(path string) (Result, error) {
 		return Result{}, fmt.Errorf("open ids file: %w (check --ids-file)", err)
 	}
 	defer func() { _ = f.Close() }() // read only
-	res, err := Read(f)
+	res, err := Read(ctxReader{ctx, f})
 	if err != nil {
 		return res, fmt.Errorf("read ids file %s: %w (check --ids-file)", path, err)
 	}
@@ -94,6 +134,23 @@ func ReadFile(path string) (Result, error) {
 // Read reads ids from r. It fails only when r does; bad lines end up in
 // Result.Skipped.
 func Read(r io.Reader) (Result, error) {
+	return read(r)
+}
+
+// ctxReader ends a read when its context does.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func read(r io.Reader) (Result, error) {
 	rd := &reader{
 		br:   bufio.NewReaderSize(r, 64<<10),
 		seen: map[string]struct{}{},
@@ -192,6 +249,8 @@ func (rd *reader) parse(n int, raw []byte) {
 		rd.response = n
 	case n == 1 && string(line) == "id":
 		// the header of a userIds.csv
+	case line[0] == '"':
+		rd.quoted(n, raw)
 	default:
 		reason := invalid(line)
 		if rd.response > 0 && (reason != "" || bytes.ContainsAny(line, "<>")) {
@@ -203,6 +262,20 @@ func (rd *reader) parse(n int, raw []byte) {
 		}
 		rd.add(string(line))
 	}
+}
+
+// quoted takes the id of a line that is a JSON string (Line wrote it).
+func (rd *reader) quoted(n int, raw []byte) {
+	var id string
+	if err := json.Unmarshal(bytes.TrimSpace(raw), &id); err != nil {
+		rd.bad(n, raw, "a quoted id that is not a JSON string")
+		return
+	}
+	if err := Check(id); err != nil {
+		rd.bad(n, []byte(id), err.Error())
+		return
+	}
+	rd.add(id)
 }
 
 // request takes the ids out of a "Request : <json body>" line.
@@ -227,8 +300,8 @@ func (rd *reader) request(n int, line []byte) {
 			rd.bad(n, raw, "objectIds entry is not a string")
 			continue
 		}
-		if reason := invalid([]byte(id)); reason != "" {
-			rd.bad(n, []byte(id), "objectIds entry "+reason)
+		if err := Check(id); err != nil {
+			rd.bad(n, []byte(id), "objectIds entry: "+err.Error())
 			continue
 		}
 		rd.add(id)
@@ -281,8 +354,10 @@ func truncate(text []byte) string {
 	return s + "…"
 }
 
-// invalid returns why id is not a valid id, or "" when it is: 1–256 bytes
-// of UTF-8 without whitespace, control characters or any of "',;{}[].
+// invalid returns why a plain line is not an id, or "" when it is: 1 to
+// MaxIDBytes bytes of UTF-8 without whitespace, control characters or any of
+// "',;{}[] — so that garbage (a line of an HTML error page) is not taken
+// for an id. Ids with those are written quoted (Line).
 func invalid(id []byte) string {
 	switch {
 	case len(id) == 0:

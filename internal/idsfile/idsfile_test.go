@@ -1,6 +1,7 @@
 package idsfile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -114,18 +115,17 @@ func TestRead(t *testing.T) {
 			name:  "bad Request lines",
 			input: "Request : {\"request\":{\"objectIds\":[\"u-1\",\n" + `Request : {"request":{"objectIds":"u-2"}}` + "\n" + `Request : {"request":{"objectIds":["u-3",42,null,"a b","",{"x":1},"u-4"]}}` + "\nRequest :\nRequest : {}\n",
 			want: Result{
-				IDs: []string{"u-3", "u-4"},
+				IDs: []string{"u-3", "a b", "u-4"}, // an id is data: spaces too
 				Skipped: []BadLine{
 					{LineNo: 1, Text: `Request : {"request":{"objectIds":["u-1",`, Reason: "Request line without a valid JSON body"},
 					{LineNo: 2, Text: `Request : {"request":{"objectIds":"u-2"}}`, Reason: "Request line without a valid JSON body"},
 					{LineNo: 3, Text: "42", Reason: "objectIds entry is not a string"},
 					{LineNo: 3, Text: "null", Reason: "objectIds entry is not a string"},
-					{LineNo: 3, Text: "a b", Reason: "objectIds entry contains whitespace"},
-					{LineNo: 3, Text: "", Reason: "objectIds entry empty"},
+					{LineNo: 3, Text: "", Reason: "objectIds entry: empty id"},
 					{LineNo: 3, Text: `{"x":1}`, Reason: "objectIds entry is not a string"},
 					{LineNo: 4, Text: "Request :", Reason: "Request line without a valid JSON body"},
 				},
-				SkippedTotal: 8,
+				SkippedTotal: 7,
 			},
 		},
 		{
@@ -140,16 +140,15 @@ func TestRead(t *testing.T) {
 				"it's\n" +
 				"nul\x00byte\n" +
 				"bad\xffutf8\n" +
-				strings.Repeat("x", 257) + "\n" +
-				strings.Repeat("y", 256) + "\n" +
+				strings.Repeat("x", 513) + "\n" +
+				strings.Repeat("y", 512) + "\n" +
 				"ünïcødé-✓\n" +
 				"Request No: 1\n" +
 				"u-7\n",
 			want: Result{
-				IDs: []string{"u-1", strings.Repeat("y", 256), "ünïcødé-✓", "u-7"},
+				IDs: []string{"u-1", "u-3", strings.Repeat("y", 512), "ünïcødé-✓", "u-7"}, // "u-3" is a quoted id
 				Skipped: []BadLine{
 					{LineNo: 2, Text: "u-2,Priya", Reason: `contains ','`},
-					{LineNo: 3, Text: `"u-3"`, Reason: `contains '"'`},
 					{LineNo: 4, Text: "u 4", Reason: "contains whitespace"},
 					{LineNo: 5, Text: "u-5;", Reason: `contains ';'`},
 					{LineNo: 6, Text: "{}", Reason: `contains '{'`},
@@ -157,10 +156,10 @@ func TestRead(t *testing.T) {
 					{LineNo: 8, Text: "it's", Reason: `contains '\''`},
 					{LineNo: 9, Text: "nul\x00byte", Reason: "contains a control character"},
 					{LineNo: 10, Text: "bad\uFFFDutf8", Reason: "not valid UTF-8"},
-					{LineNo: 11, Text: strings.Repeat("x", 79) + "…", Reason: "longer than 256 bytes"},
+					{LineNo: 11, Text: strings.Repeat("x", 79) + "…", Reason: "longer than 512 bytes"},
 					{LineNo: 14, Text: "Request No: 1", Reason: "contains whitespace"},
 				},
-				SkippedTotal: 11,
+				SkippedTotal: 10,
 			},
 		},
 		{
@@ -296,7 +295,7 @@ func TestReadError(t *testing.T) {
 }
 
 func TestReadFile(t *testing.T) {
-	got, err := ReadFile(filepath.Join("testdata", "userSyncFailure_1695211344452.log"))
+	got, err := ReadFile(context.Background(), filepath.Join("testdata", "userSyncFailure_1695211344452.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,11 +320,11 @@ func TestReadFile(t *testing.T) {
 func TestReadFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "nope.txt")
-	_, err := ReadFile(missing)
+	_, err := ReadFile(context.Background(), missing)
 	if want := "ids file " + missing + " does not exist (check --ids-file)"; err == nil || err.Error() != want {
 		t.Errorf("missing file: got %v, want %q", err, want)
 	}
-	_, err = ReadFile(dir)
+	_, err = ReadFile(context.Background(), dir)
 	if err == nil || !strings.Contains(err.Error(), "is a directory") || !strings.Contains(err.Error(), "check --ids-file") {
 		t.Errorf("directory: got %v", err)
 	}
@@ -334,7 +333,7 @@ func TestReadFileErrors(t *testing.T) {
 		if err := os.WriteFile(p, []byte("u-1\n"), 0o000); err != nil {
 			t.Fatal(err)
 		}
-		_, err = ReadFile(p)
+		_, err = ReadFile(context.Background(), p)
 		if err == nil || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), "check --ids-file") {
 			t.Errorf("unreadable: got %v", err)
 		}
@@ -360,6 +359,62 @@ func BenchmarkReadPlain(b *testing.B) {
 	for b.Loop() {
 		if _, err := Read(strings.NewReader(input)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestLineRoundTrip: every id Check accepts survives being written with
+// Line and read back, one a line, among others: line breaks, quotes, spaces
+// and comment-like ids included.
+func TestLineRoundTrip(t *testing.T) {
+	ids := []string{"u-1", "with\nnewline", "cr\r", " spaced ", "tab\tin", `"quoted"`, "#not-a-comment", "id",
+		"a,b", "nul\x00", "ünï ✓", strings.Repeat("z", MaxIDBytes), "Request : x", "\u2028"}
+	var sb strings.Builder
+	for _, id := range ids {
+		if err := Check(id); err != nil {
+			t.Fatalf("Check(%q): %v", id, err)
+		}
+		line := Line(id)
+		if strings.ContainsAny(line, "\r\n") {
+			t.Fatalf("Line(%q) = %q spans lines", id, line)
+		}
+		sb.WriteString(line + "\n")
+	}
+	got, err := Read(strings.NewReader(sb.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ids, got.IDs); diff != "" || got.SkippedTotal != 0 {
+		t.Errorf("read back (-want +got):\n%s\nskipped %v", diff, got.Skipped)
+	}
+}
+
+func FuzzLineRoundTrip(f *testing.F) {
+	for _, s := range []string{"u-1", "a\nb", " x ", `"`, "#", "id"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if Check(id) != nil {
+			return
+		}
+		got, err := Read(strings.NewReader(Line(id) + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.IDs) != 1 || got.IDs[0] != id {
+			t.Errorf("Line(%q) = %q read back as %q (skipped %v)", id, Line(id), got.IDs, got.Skipped)
+		}
+	})
+}
+
+func TestCheck(t *testing.T) {
+	for id, want := range map[string]string{
+		"u-1": "", "a b\n": "", "": "empty id", strings.Repeat("x", 513): "longer than 512",
+		"bad\xff": "not valid UTF-8",
+	} {
+		err := Check(id)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("Check(%q) = %v, want %q", id, err, want)
 		}
 	}
 }

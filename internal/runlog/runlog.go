@@ -26,9 +26,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 
+	"github.com/indexsync/indexsync/internal/idsfile"
 	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
@@ -197,23 +197,15 @@ func (l *Log) FailedIDs(ids []string) error {
 		return errors.New("failed-ids file: write after close")
 	}
 	b := l.buf[:0]
-	var bad []string
 	for _, id := range ids {
-		if id == "" || strings.ContainsAny(id, "\r\n") {
-			bad = append(bad, strconv.Quote(id))
-			continue
-		}
-		b = append(b, id...)
+		// any id, line breaks included, has one line (idsfile.Line), and
+		// --ids-file reads it back: an id never stops a run
+		b = append(b, idsfile.Line(id)...)
 		b = append(b, '\n')
 	}
 	l.buf = b
-	if len(b) > 0 {
-		if _, err := l.failed.Write(b); err != nil {
-			return fmt.Errorf("write failed-ids file: %w", err)
-		}
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("failed-ids file: %d ids left out because they are empty or contain a line break: %s", len(bad), strings.Join(bad, ", "))
+	if _, err := l.failed.Write(b); err != nil {
+		return fmt.Errorf("write failed-ids file: %w", err)
 	}
 	return nil
 }

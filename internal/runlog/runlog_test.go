@@ -2,6 +2,7 @@ package runlog
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/indexsync/indexsync/internal/idsfile"
 	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
@@ -219,10 +221,11 @@ func TestFailedIDs(t *testing.T) {
 		{name: "several calls", calls: [][]string{{"u-1"}, nil, {"u-2", "u-3"}}, want: "u-1\nu-2\nu-3\n"},
 		{name: "unicode id", calls: [][]string{{"ü-1"}}, want: "ü-1\n"},
 		{
-			name:    "line breaks and empty ids left out",
-			calls:   [][]string{{"u-1", "a\nb", "", "c\rd", "u-2"}},
-			want:    "u-1\nu-2\n",
-			wantErr: `failed-ids file: 3 ids left out because they are empty or contain a line break: "a\nb", "", "c\rd"`,
+			// ids are data: each has one line, quoted when a plain line
+			// could not carry it, and --ids-file reads them back
+			name:  "line breaks, spaces, quotes: written quoted",
+			calls: [][]string{{"u-1", "a\nb", " sp ", "c\rd", `"q"`, "u-2"}},
+			want:  "u-1\n\"a\\nb\"\n\" sp \"\n\"c\\rd\"\n\"\\\"q\\\"\"\nu-2\n",
 		},
 	}
 	for _, tt := range tests {
@@ -245,6 +248,14 @@ func TestFailedIDs(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, readFile(t, l.Paths().FailedIDs)); diff != "" {
 				t.Errorf("failed-ids (-want +got):\n%s", diff)
+			}
+			back, err := idsfile.ReadFile(context.Background(), l.Paths().FailedIDs)
+			var want []string
+			for _, ids := range tt.calls {
+				want = append(want, ids...)
+			}
+			if err != nil || !slices.Equal(back.IDs, want) {
+				t.Errorf("--ids-file reads back %q (%v), want %q", back.IDs, err, want)
 			}
 		})
 	}

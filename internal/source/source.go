@@ -12,6 +12,7 @@ import (
 
 	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/checkpoint"
+	"github.com/indexsync/indexsync/internal/idsfile"
 	"github.com/indexsync/indexsync/internal/store"
 	"github.com/indexsync/indexsync/internal/sunbird"
 	"github.com/indexsync/indexsync/internal/syncjob"
@@ -23,8 +24,17 @@ type Keys struct{ Scanner *cassandra.Scanner }
 // Items implements syncjob.Source.
 func (k Keys) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func(syncjob.Item) error) error {
 	return k.Scanner.ScanKeys(ctx, cassandra.Range{Start: after, End: u.End}, func(tok int64, key string) error {
-		return fn(syncjob.Item{ID: key, Seq: tok})
+		return fn(checked(syncjob.Item{ID: key, Seq: tok}))
 	})
+}
+
+// checked marks an item whose id cannot be synced (idsfile.Check: the rule
+// every door applies) instead of sending it.
+func checked(it syncjob.Item) syncjob.Item {
+	if err := idsfile.Check(it.ID); err != nil {
+		it.Invalid, it.Doc = err.Error(), nil
+	}
+	return it
 }
 
 // IDList yields ids from a list; a unit is a slice of it (Start exclusive,
@@ -218,7 +228,7 @@ func (s Docs) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func
 			if err != nil {
 				return fmt.Errorf("encode document %s: %w", mr.key, err)
 			}
-			if err := fn(syncjob.Item{ID: mr.key, Seq: mr.tok, Doc: doc}); err != nil {
+			if err := fn(checked(syncjob.Item{ID: mr.key, Seq: mr.tok, Doc: doc})); err != nil {
 				return err
 			}
 		}

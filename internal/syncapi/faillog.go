@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/indexsync/indexsync/internal/idsfile"
 )
 
 // failLog appends the ids that background indexing could not index to one
@@ -39,7 +41,12 @@ func (f *failLog) add(objectType string, ids []string) error {
 		}
 		f.files[objectType] = fh
 	}
-	if _, err := fh.WriteString(strings.Join(ids, "\n") + "\n"); err != nil {
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString(idsfile.Line(id)) // read back by indexsync run --ids-file
+		b.WriteByte('\n')
+	}
+	if _, err := fh.WriteString(b.String()); err != nil {
 		return err
 	}
 	f.n += len(ids)

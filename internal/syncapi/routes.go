@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/indexsync/indexsync/internal/idsfile"
 	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
@@ -90,7 +91,7 @@ type requestFields struct {
 // parsed is a validated call.
 type parsed struct {
 	kind sunbird.Kind
-	ids  []string // trimmed, de-duplicated
+	ids  []string // checked, de-duplicated
 	sync bool
 }
 
@@ -153,6 +154,10 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request) (parsed, *apiErro
 			if err := json.Unmarshal(v, &ids[i]); err != nil || isNull(v) {
 				return p, clientError("INVALID_OBJECT_IDS", fmt.Sprintf("objectIds[%d] is %s, not a string: objectIds must be a list of strings", i, truncate(string(v), 40)))
 			}
+			if err := idsfile.Check(ids[i]); err != nil {
+				// the id is not echoed: it may be megabytes
+				return p, clientError("INVALID_OBJECT_IDS", fmt.Sprintf("objectIds[%d]: %v", i, err))
+			}
 		}
 		p.ids = dedupe(ids)
 	}
@@ -166,14 +171,14 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request) (parsed, *apiErro
 	return p, nil
 }
 
-// dedupe trims ids and drops blanks and repeats, keeping the first order:
-// a call's ids are indexed once each.
+// dedupe drops repeats, keeping the first order: a call's ids are indexed
+// once each. Ids are not trimmed: they are data, and " u1" is not the
+// Cassandra key "u1" (the same rule as run and verify, idsfile.Check).
 func dedupe(ids []string) []string {
 	seen := make(map[string]bool, len(ids))
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {
-		id = strings.TrimSpace(id)
-		if id == "" || seen[id] {
+		if seen[id] {
 			continue
 		}
 		seen[id] = true

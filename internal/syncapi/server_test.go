@@ -199,14 +199,25 @@ func TestBadRequests(t *testing.T) {
 // TestServiceRouteLimits: by default the limits are those of Sunbird's
 // service (50 MB bodies, any number of ids), not of its gateway route.
 func TestServiceRouteLimits(t *testing.T) {
-	s := newTestServer(t, Config{QueueSize: 50000}, fakeLoader{}, &recordingWriter{gate: make(chan struct{})})
+	s := newTestServer(t, Config{QueueSize: 200000}, fakeLoader{}, &recordingWriter{gate: make(chan struct{})})
 	body := idsBody(20000)
 	if code, env := post(t, s.Handler(), RouteSync, testKey, body); code != 200 {
 		t.Errorf("20,000 ids: status %d %+v, want 200", code, env.Params)
 	}
-	big := `{"request":{"objectType":"user","objectIds":["` + strings.Repeat("x", 3<<20) + `"]}}`
-	if code, env := post(t, s.Handler(), RouteSync, testKey, big); code != 200 {
-		t.Errorf("a 3 MiB body: status %d %+v, want 200", code, env.Params)
+	var many []string // 3 MiB of ids
+	for i := 0; i < 80000; i++ {
+		many = append(many, fmt.Sprintf("%039d", i))
+	}
+	big, _ := json.Marshal(map[string]any{"request": map[string]any{"objectType": "user", "objectIds": many}})
+	if code, env := post(t, s.Handler(), RouteSync, testKey, string(big)); code != 200 || len(big) < 3<<20 {
+		t.Errorf("a %d-byte body: status %d %+v, want 200", len(big), code, env.Params)
+	}
+	// one id longer than Elasticsearch's limit of a document id: the call is
+	// refused whole, before any id is queued, and the id is not echoed
+	long := `{"request":{"objectType":"user","objectIds":["ok","` + strings.Repeat("x", 70000) + `"]}}`
+	code, env := post(t, s.Handler(), RouteSync, testKey, long)
+	if code != 400 || env.Params.ErrMsg == nil || !strings.Contains(*env.Params.ErrMsg, "objectIds[1]: id of 70000 bytes, longer than 512") || strings.Contains(*env.Params.ErrMsg, "xxxx") {
+		t.Errorf("a 70,000-byte id: status %d %+v, want 400 naming it without echoing it", code, env.Params)
 	}
 }
 
@@ -268,9 +279,9 @@ func TestSyncModeReportsPerID(t *testing.T) {
 		t.Fatalf("status %d %+v", code, env)
 	}
 	// Sunbird's shape (failed users as "<id>": false beside response) and
-	// ours (every id in esSyncResponse)
-	want := map[string]any{"response": "SUCCESS", "esSyncResponse": map[string]any{"a": true, "b": true, "missing": false, "bad": false},
-		"missing": false, "bad": false}
+	// ours (every id in esSyncResponse); " b " is not "b": ids are not trimmed
+	want := map[string]any{"response": "SUCCESS", "esSyncResponse": map[string]any{"a": true, " b ": false, "missing": false, "bad": false},
+		" b ": false, "missing": false, "bad": false}
 	if diff := cmp.Diff(want, env.Result); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}

@@ -29,6 +29,9 @@ type Item struct {
 	Seq     int64  // position in its unit (a token, or an index in an ids file); increases within a unit
 	Doc     []byte // the encoded document, for targets that write documents
 	Missing bool   // the id has no row: counted as skipped, not sent
+	// Invalid says why the id cannot be synced (idsfile.Check): counted as
+	// failed and written to the failed ids, not sent.
+	Invalid string
 }
 
 // Source yields the items of a unit in Seq order, those with Seq > after.
@@ -342,15 +345,18 @@ func (r *runner) read(ctx context.Context, units <-chan int, blocks chan<- block
 func (r *runner) send(ctx context.Context, b block) error {
 	var toSend []Item
 	var skipped int
+	var failedIDs []string
 	for _, it := range b.items {
-		if it.Missing {
+		switch {
+		case it.Missing:
 			skipped++
-			continue
+		case it.Invalid != "":
+			failedIDs = append(failedIDs, it.ID)
+		default:
+			toSend = append(toSend, it)
 		}
-		toSend = append(toSend, it)
 	}
 	delta := checkpoint.Counts{Skipped: skipped}
-	var failedIDs []string
 	if len(toSend) > 0 {
 		out, err := r.deliver(ctx, toSend)
 		if err != nil {
@@ -366,16 +372,16 @@ func (r *runner) send(ctx context.Context, b block) error {
 		if rerr := r.cfg.Records.Record(success, reqNo, out.Request, out.Response); rerr != nil {
 			return fmt.Errorf("write the run log: %w", rerr)
 		}
-		if len(failedIDs) > 0 {
-			if ferr := r.cfg.Records.FailedIDs(failedIDs); ferr != nil {
-				return fmt.Errorf("write the failed ids: %w", ferr)
-			}
-		}
 		delta.Retries = out.Retries
 		delta.RequestNo = 1
 	}
+	if len(failedIDs) > 0 {
+		if ferr := r.cfg.Records.FailedIDs(failedIDs); ferr != nil {
+			return fmt.Errorf("write the failed ids: %w", ferr)
+		}
+	}
 	delta.Failed = len(failedIDs)
-	delta.Succeeded = len(toSend) - len(failedIDs)
+	delta.Succeeded = len(b.items) - skipped - len(failedIDs)
 	r.add(delta)
 	if len(b.items) > 0 {
 		r.blocks.Add(1)

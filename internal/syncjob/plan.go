@@ -46,10 +46,15 @@ type StateDir interface {
 	SetAside(st *checkpoint.State) (string, error)
 }
 
+// Span is the interval of positions a run's units tile: its shard of the
+// token ring, or (-1, n-1] for the n ids of an ids file.
+type Span struct{ Start, End int64 }
+
 // PlanRun decides between a fresh run and resuming the state dir's
-// checkpoint, given --resume and the fingerprint of this run's settings.
-// Every refusal is a usage error that says what to do.
-func PlanRun(mode ResumeMode, fingerprint string, dir StateDir, dirName string) (Plan, error) {
+// checkpoint, given --resume, the fingerprint of this run's settings and the
+// span its units must tile. Every refusal is a usage error that says what
+// to do.
+func PlanRun(mode ResumeMode, fingerprint string, span Span, dir StateDir, dirName string) (Plan, error) {
 	st, err := dir.Load()
 	switch {
 	case errors.Is(err, checkpoint.ErrNoCheckpoint):
@@ -67,6 +72,9 @@ func PlanRun(mode ResumeMode, fingerprint string, dir StateDir, dirName string) 
 	case mode == ResumeLast && !same:
 		return Plan{}, config.Usagef("--resume: the checkpoint in %s is for another job (%s, target %s); give the same --object-type, --target, --keyspace, --shard, index and --ids-file, or start afresh without --resume", dirName, st.ObjectType, st.Target)
 	case mode == ResumeLast, mode == ResumeAuto && same && !st.Complete:
+		if err := st.CheckTiles(span.Start, span.End); err != nil {
+			return Plan{}, config.Usagef("the checkpoint in %s cannot be resumed: %w", dirName, err)
+		}
 		return Plan{Decision: Resume, Prev: st, Reason: fmt.Sprintf("resuming the unfinished run %d from its checkpoint in %s", st.RunMS, dirName)}, nil
 	case st.Complete:
 		return Plan{Decision: Fresh, Prev: st, Reason: fmt.Sprintf("the last run in %s (%d) is complete: starting a new one", dirName, st.RunMS)}, nil

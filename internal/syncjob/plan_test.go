@@ -38,7 +38,8 @@ func (d *fakeDir) SetAside(st *checkpoint.State) (string, error) {
 // run resumes, which starts afresh, what is set aside, what is refused.
 func TestPlanRun(t *testing.T) {
 	unfinished := func(fp string) *checkpoint.State {
-		return &checkpoint.State{RunMS: 42, Fingerprint: fp, ObjectType: "user", Target: "api"}
+		return &checkpoint.State{RunMS: 42, Fingerprint: fp, ObjectType: "user", Target: "api",
+			Units: []checkpoint.Unit{{Start: 0, End: 50, Next: 10}, {Start: 50, End: 100, Next: 50}}}
 	}
 	finished := func(fp string) *checkpoint.State { st := unfinished(fp); st.Complete = true; return st }
 	tests := []struct {
@@ -66,7 +67,7 @@ func TestPlanRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := tt.dir
-			plan, err := PlanRun(tt.mode, "fp", &dir, "/state")
+			plan, err := PlanRun(tt.mode, "fp", Span{0, 100}, &dir, "/state")
 			if tt.wantUsage != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantUsage) || outcome.Of(context.Background(), err) != outcome.Usage {
 					t.Fatalf("err %v, want a usage error containing %q", err, tt.wantUsage)
@@ -94,7 +95,7 @@ func TestPlanRun(t *testing.T) {
 
 func TestPlanRunSetAsideFails(t *testing.T) {
 	dir := &failingAside{fakeDir{st: &checkpoint.State{RunMS: 7, Fingerprint: "x"}}}
-	_, err := PlanRun(StartFresh, "fp", dir, "/state")
+	_, err := PlanRun(StartFresh, "fp", Span{0, 100}, dir, "/state")
 	if err == nil || outcome.Of(context.Background(), err) != outcome.Usage || !errors.Is(err, errDiskFull) {
 		t.Errorf("err %v, want a usage error wrapping the failure", err)
 	}
@@ -105,3 +106,37 @@ var errDiskFull = errors.New("no space left on device")
 type failingAside struct{ fakeDir }
 
 func (f *failingAside) SetAside(*checkpoint.State) (string, error) { return "", errDiskFull }
+
+// TestPlanRunRefusesCutCheckpoints: a checkpoint that parses but whose units
+// do not tile the run's span (ranges cut out, overlapping, progress outside
+// its unit) is refused as corrupt, not resumed into a false success.
+func TestPlanRunRefusesCutCheckpoints(t *testing.T) {
+	span := Span{-100, 100}
+	ok := []checkpoint.Unit{{Start: -100, End: 0, Next: -100}, {Start: 0, End: 100, Next: 40}}
+	tests := []struct {
+		name  string
+		units []checkpoint.Unit
+		want  string
+	}{
+		{"a range cut out", ok[1:], "unit 0 starts at 0, want -100"},
+		{"the last range cut out", ok[:1], "the units end at 0, want 100"},
+		{"no units at all", nil, "no units"},
+		{"overlapping", []checkpoint.Unit{{Start: -100, End: 10, Next: -100}, ok[1]}, "unit 1 starts at 0, want 10"},
+		{"progress outside its unit", []checkpoint.Unit{ok[0], {Start: 0, End: 100, Next: 150}}, "progress 150 outside"},
+		{"done before its end", []checkpoint.Unit{ok[0], {Start: 0, End: 100, Next: 40, Done: true}}, "marked done at 40"},
+	}
+	for _, tt := range tests {
+		for _, mode := range []ResumeMode{ResumeLast, ResumeAuto} {
+			dir := &fakeDir{st: &checkpoint.State{RunMS: 1, Fingerprint: "fp", Units: tt.units}}
+			_, err := PlanRun(mode, "fp", span, dir, "/state")
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, checkpoint.ErrCorrupt) ||
+				outcome.Of(context.Background(), err) != outcome.Usage {
+				t.Errorf("%s (--resume %d): err %v, want a usage error saying %q", tt.name, mode, err, tt.want)
+			}
+		}
+	}
+	dir := &fakeDir{st: &checkpoint.State{RunMS: 1, Fingerprint: "fp", Units: ok}}
+	if plan, err := PlanRun(ResumeLast, "fp", span, dir, "/state"); err != nil || plan.Decision != Resume {
+		t.Errorf("a whole checkpoint: %v %v, want resumed", plan.Decision, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/indexsync/indexsync/internal/atomicfile"
+	"github.com/indexsync/indexsync/internal/idsfile"
 )
 
 // Report is the content of verify_<ms>.json: counts, the complete id lists,
@@ -190,7 +191,7 @@ func (r *Report) Print(w io.Writer, maxIDs int, path string) {
 		printIDs(w, "Missing", r.found.Missing, maxIDs, path)
 		printIDs(w, "Stale", r.found.Stale, maxIDs, path)
 		for _, d := range r.StaleDiffs {
-			fmt.Fprintf(w, "    %s differs in %s\n", d.ID, strings.Join(d.Fields, ", "))
+			fmt.Fprintf(w, "    %s differs in %s\n", idsfile.Line(d.ID), strings.Join(d.Fields, ", "))
 		}
 		printIDs(w, "Orphans", r.found.Orphans, maxIDs, path)
 	}
@@ -198,7 +199,7 @@ func (r *Report) Print(w io.Writer, maxIDs int, path string) {
 		printIDs(w, "Remaining", r.repaired.Remaining, maxIDs, path)
 		ids := slices.Sorted(maps.Keys(r.Repair.Reasons))
 		for _, id := range ids[:min(len(ids), maxIDs)] {
-			fmt.Fprintf(w, "    %s failed: %s\n", id, r.Repair.Reasons[id])
+			fmt.Fprintf(w, "    %s failed: %s\n", idsfile.Line(id), r.Repair.Reasons[id])
 		}
 	}
 	if path != "" {
@@ -213,7 +214,11 @@ func printIDs(w io.Writer, label string, l *IDList, maxIDs int, path string) {
 	}
 	head := l.Head()
 	head = head[:min(len(head), maxIDs)]
-	fmt.Fprintf(w, "%s (%d): %s", label, n, strings.Join(head, " "))
+	shown := make([]string, len(head))
+	for i, id := range head {
+		shown[i] = idsfile.Line(id) // one line, whatever the id holds
+	}
+	fmt.Fprintf(w, "%s (%d): %s", label, n, strings.Join(shown, " "))
 	if n > len(head) {
 		fmt.Fprintf(w, " … (first %d", len(head))
 		if path != "" {
