@@ -11,7 +11,19 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/indexsync/indexsync/internal/buildinfo.Version=$(VERSION) \
            -X github.com/indexsync/indexsync/internal/buildinfo.Commit=$(COMMIT)
 
-.PHONY: build test unit lint demo bench stack-up stack-down stack-status clean
+.PHONY: build test unit lint demo bench stack-up stack-down stack-status clean dist
+
+# Release tools, pinned as Go tools in modules of their own (tools/go.mod,
+# tools/goreleaser/go.mod) so the product's go.mod never sees their
+# dependencies. The first use builds them into the Go build cache.
+GORELEASER := $(GO) tool -modfile=tools/goreleaser/go.mod goreleaser
+# The version without its v, as archive and package names carry it.
+DIST_VERSION := $(patsubst v%,%,$(VERSION))
+COMMIT_TIME ?= $(shell git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+# GoReleaser reads the commit (and its time, the files' mtime) only from a
+# repository with a remote, whose URL it asks for; without one it stamps
+# "none" and time zero. A clone without a remote gives its own path.
+DIST_GIT_ENV := $(if $(shell git remote 2>/dev/null),,GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=$(CURDIR))
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/indexsync
@@ -52,5 +64,13 @@ stack-down:
 stack-status:
 	@$(STACK) status
 
+# dist: the release archives (linux amd64/arm64, darwin arm64), SHA256SUMS,
+# and the .deb and .rpm packages, into dist/ (.goreleaser.yaml). A snapshot:
+# offline, nothing published. On a release tag, run
+# `$(GORELEASER) release --clean` instead (README, "Releasing").
+dist:
+	$(DIST_GIT_ENV) $(GORELEASER) release --snapshot --clean
+	@cd dist && ls -l *.tar.gz *.deb *.rpm SHA256SUMS && cat SHA256SUMS
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
