@@ -11,7 +11,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/indexsync/indexsync/internal/buildinfo.Version=$(VERSION) \
            -X github.com/indexsync/indexsync/internal/buildinfo.Commit=$(COMMIT)
 
-.PHONY: build test unit lint demo bench stack-up stack-down stack-status clean dist
+.PHONY: build test unit lint demo bench stack-up stack-down stack-status clean dist image
 
 # Release tools, pinned as Go tools in modules of their own (tools/go.mod,
 # tools/goreleaser/go.mod) so the product's go.mod never sees their
@@ -20,6 +20,7 @@ GORELEASER := $(GO) tool -modfile=tools/goreleaser/go.mod goreleaser
 # The version without its v, as archive and package names carry it.
 DIST_VERSION := $(patsubst v%,%,$(VERSION))
 COMMIT_TIME ?= $(shell git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
 # GoReleaser reads the commit (and its time, the files' mtime) only from a
 # repository with a remote, whose URL it asks for; without one it stamps
 # "none" and time zero. A clone without a remote gives its own path.
@@ -71,6 +72,20 @@ stack-status:
 dist:
 	$(DIST_GIT_ENV) $(GORELEASER) release --snapshot --clean
 	@cd dist && ls -l *.tar.gz *.deb *.rpm SHA256SUMS && cat SHA256SUMS
+
+# image: the container image, built without a Docker daemon, as an OCI
+# archive dist/indexsync_<version>_oci.tar holding one image per platform
+# of IMAGE_PLATFORMS (tools/ociimage; the Dockerfile builds the same).
+image:
+	@mkdir -p dist/image
+	@set -e; for p in $(IMAGE_PLATFORMS); do \
+	  echo "go build $$p"; \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath \
+	    -ldflags '-s -w $(LDFLAGS)' -o dist/image/$${p%/*}_$${p#*/}/indexsync ./cmd/indexsync; \
+	done
+	$(GO) -C tools run ./ociimage -out $(CURDIR)/dist/indexsync_$(DIST_VERSION)_oci.tar \
+	  -version $(VERSION) -commit $(COMMIT) -created $(COMMIT_TIME) -license $(CURDIR)/LICENSE \
+	  $(foreach p,$(IMAGE_PLATFORMS),-binary $(p)=$(CURDIR)/dist/image/$(subst /,_,$(p))/indexsync)
 
 clean:
 	rm -rf bin dist
