@@ -11,7 +11,8 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/indexsync/indexsync/internal/buildinfo.Version=$(VERSION) \
            -X github.com/indexsync/indexsync/internal/buildinfo.Commit=$(COMMIT)
 
-.PHONY: build test unit lint demo bench stack-up stack-down stack-status clean dist image
+.PHONY: build test unit lint demo bench stack-up stack-down stack-status clean dist image \
+        tools-test image-test chart-test manifests
 
 # Release tools, pinned as Go tools in modules of their own (tools/go.mod,
 # tools/goreleaser/go.mod) so the product's go.mod never sees their
@@ -21,6 +22,8 @@ GORELEASER := $(GO) tool -modfile=tools/goreleaser/go.mod goreleaser
 DIST_VERSION := $(patsubst v%,%,$(VERSION))
 COMMIT_TIME ?= $(shell git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+KV_VENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/indexsync/kubernetes-validate-$(shell sha256sum tools/chart/requirements.txt | cut -c1-12)
+KUBERNETES_VALIDATE := $(KV_VENV)/bin/kubernetes-validate
 # GoReleaser reads the commit (and its time, the files' mtime) only from a
 # repository with a remote, whose URL it asks for; without one it stamps
 # "none" and time zero. A clone without a remote gives its own path.
@@ -86,6 +89,37 @@ image:
 	$(GO) -C tools run ./ociimage -out $(CURDIR)/dist/indexsync_$(DIST_VERSION)_oci.tar \
 	  -version $(VERSION) -commit $(COMMIT) -created $(COMMIT_TIME) -license $(CURDIR)/LICENSE \
 	  $(foreach p,$(IMAGE_PLATFORMS),-binary $(p)=$(CURDIR)/dist/image/$(subst /,_,$(p))/indexsync)
+
+# tools-test: vet, staticcheck and every test of the tools module: the image
+# (built, unpacked and run), the Helm chart (lint, render, Kubernetes schemas),
+# the packaging files (systemd-analyze, .goreleaser.yaml). No server needed;
+# make test runs it first.
+tools-test: $(KUBERNETES_VALIDATE)
+	cd tools && $(GO) vet ./...
+	testinfra/staticcheck.sh tools
+	cd tools && KUBERNETES_VALIDATE=$(KUBERNETES_VALIDATE) $(GO) test -count=1 ./...
+
+# image-test: build the image, unpack it, run the binary from it (verbose).
+image-test:
+	cd tools && $(GO) test -count=1 -v -run 'TestImage|TestDockerfile' ./ociimage/
+
+# chart-test: helm lint, the chart rendered with the default and the Sunbird
+# values, every object validated against the Kubernetes schemas, and the
+# checks of tools/chart (verbose).
+chart-test: $(KUBERNETES_VALIDATE)
+	cd tools && KUBERNETES_VALIDATE=$(KUBERNETES_VALIDATE) $(GO) test -count=1 -v ./chart/
+
+# manifests: render deploy/kubernetes/*.yaml from the chart
+# (deploy/kubernetes/values.yaml); chart-test fails when they are stale.
+manifests:
+	cd tools && $(GO) test -count=1 -run TestKubernetesManifests ./chart/ -update
+
+# kubernetes-validate, which ships the Kubernetes JSON schemas, from PyPI at
+# the versions of tools/chart/requirements.txt, in a venv under the cache
+# (a new one when the pins change).
+$(KUBERNETES_VALIDATE): tools/chart/requirements.txt
+	python3 -m venv $(KV_VENV)
+	$(KV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/chart/requirements.txt
 
 clean:
 	rm -rf bin dist
