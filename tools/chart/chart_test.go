@@ -461,8 +461,11 @@ func commandFlags(t *testing.T, command string) map[string]bool {
 			return
 		}
 		binPath = filepath.Join(dir, "indexsync")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/indexsync")
+		// The image test's build flags (ociimage/image_test.go), so the two
+		// share the compiled packages and differ only in the link.
+		cmd := exec.Command("go", "build", "-trimpath", "-o", binPath, "./cmd/indexsync")
 		cmd.Dir = "../.."
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
