@@ -47,6 +47,8 @@ unit:
 lint:
 	$(GO) vet ./...
 	@testinfra/staticcheck.sh
+	cd tools && $(GO) vet ./...
+	@testinfra/staticcheck.sh tools
 
 demo: build
 	@testinfra/demo.sh
