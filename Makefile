@@ -16,7 +16,23 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/indexsync/indexsync/internal/buildinfo.Version=$(VERSION) \
            -X github.com/indexsync/indexsync/internal/buildinfo.Commit=$(COMMIT)
 
-.PHONY: build test unit lint demo bench stack-up stack-down stack-status clean
+.PHONY: build test unit lint demo bench stack-up stack-down stack-status clean dist image \
+        tools-test image-test chart-test manifests
+
+# Release tools, pinned as Go tools in modules of their own (tools/go.mod,
+# tools/goreleaser/go.mod) so the product's go.mod never sees their
+# dependencies. The first use builds them into the Go build cache.
+GORELEASER := $(GO) tool -modfile=tools/goreleaser/go.mod goreleaser
+# The version without its v, as archive and package names carry it.
+DIST_VERSION := $(patsubst v%,%,$(VERSION))
+COMMIT_TIME ?= $(shell git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+KV_VENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/indexsync/kubernetes-validate-$(shell sha256sum tools/chart/requirements.txt | cut -c1-12)
+KUBERNETES_VALIDATE := $(KV_VENV)/bin/kubernetes-validate
+# GoReleaser reads the commit (and its time, the files' mtime) only from a
+# repository with a remote, whose URL it asks for; without one it stamps
+# "none" and time zero. A clone without a remote gives its own path.
+DIST_GIT_ENV := $(if $(shell git remote 2>/dev/null),,GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=$(CURDIR))
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/indexsync
@@ -37,6 +53,8 @@ unit:
 # revive, unused, bodyclose, depguard for the layering) and a dead-code check.
 lint:
 	@testinfra/lint.sh
+	cd tools && $(GO) vet ./...
+	@testinfra/staticcheck.sh tools
 
 demo: build
 	@testinfra/demo.sh
@@ -58,5 +76,58 @@ stack-down:
 stack-status:
 	@$(STACK_ENV)$(STACK) status
 
+# dist: the release archives (linux amd64/arm64, darwin arm64), SHA256SUMS,
+# and the .deb and .rpm packages, into dist/ (.goreleaser.yaml). A snapshot:
+# offline, nothing published. On a release tag, run
+# `$(GORELEASER) release --clean` instead (README, "Releasing").
+dist:
+	$(DIST_GIT_ENV) $(GORELEASER) release --snapshot --clean
+	@cd dist && ls -l *.tar.gz *.deb *.rpm SHA256SUMS && cat SHA256SUMS
+
+# image: the container image, built without a Docker daemon, as an OCI
+# archive dist/indexsync_<version>_oci.tar holding one image per platform
+# of IMAGE_PLATFORMS (tools/ociimage; the Dockerfile builds the same).
+image:
+	@mkdir -p dist/image
+	@set -e; for p in $(IMAGE_PLATFORMS); do \
+	  echo "go build $$p"; \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath \
+	    -ldflags '-s -w $(LDFLAGS)' -o dist/image/$${p%/*}_$${p#*/}/indexsync ./cmd/indexsync; \
+	done
+	$(GO) -C tools run ./ociimage -out $(CURDIR)/dist/indexsync_$(DIST_VERSION)_oci.tar \
+	  -version $(VERSION) -commit $(COMMIT) -created $(COMMIT_TIME) -license $(CURDIR)/LICENSE \
+	  $(foreach p,$(IMAGE_PLATFORMS),-binary $(p)=$(CURDIR)/dist/image/$(subst /,_,$(p))/indexsync)
+
+# tools-test: vet, staticcheck and every test of the tools module: the image
+# (built, unpacked and run), the Helm chart (lint, render, Kubernetes schemas),
+# the packaging files (systemd-analyze, .goreleaser.yaml). No server needed;
+# make test runs it first.
+tools-test: $(KUBERNETES_VALIDATE)
+	cd tools && $(GO) vet ./...
+	testinfra/staticcheck.sh tools
+	cd tools && KUBERNETES_VALIDATE=$(KUBERNETES_VALIDATE) $(GO) test -count=1 ./...
+
+# image-test: build the image, unpack it, run the binary from it (verbose).
+image-test:
+	cd tools && $(GO) test -count=1 -v -run 'TestImage|TestDockerfile' ./ociimage/
+
+# chart-test: helm lint, the chart rendered with the default and the Sunbird
+# values, every object validated against the Kubernetes schemas, and the
+# checks of tools/chart (verbose).
+chart-test: $(KUBERNETES_VALIDATE)
+	cd tools && KUBERNETES_VALIDATE=$(KUBERNETES_VALIDATE) $(GO) test -count=1 -v ./chart/
+
+# manifests: render deploy/kubernetes/*.yaml from the chart
+# (deploy/kubernetes/values.yaml); chart-test fails when they are stale.
+manifests:
+	cd tools && $(GO) test -count=1 -run TestKubernetesManifests ./chart/ -update
+
+# kubernetes-validate, which ships the Kubernetes JSON schemas, from PyPI at
+# the versions of tools/chart/requirements.txt, in a venv under the cache
+# (a new one when the pins change).
+$(KUBERNETES_VALIDATE): tools/chart/requirements.txt
+	python3 -m venv $(KV_VENV)
+	$(KV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/chart/requirements.txt
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

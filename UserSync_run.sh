@@ -22,6 +22,8 @@ bin=${INDEXSYNC_BIN:-}
 if [ -z "$bin" ]; then
   if [ -x "$here/bin/indexsync" ]; then
     bin=$here/bin/indexsync
+  elif [ -x "$here/indexsync" ]; then
+    bin=$here/indexsync # beside it, as in a release archive
   elif command -v indexsync >/dev/null 2>&1; then
     bin=$(command -v indexsync)
   else

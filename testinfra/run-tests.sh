@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The tools module first: it needs no server (the image, the Helm chart, the
+# packaging files; make tools-test).
+echo "== tools module: vet, staticcheck, the image, chart and packaging tests"
+make -s tools-test
+
 started=()
 status=$(testinfra/stack.sh status 2>/dev/null || true)
 for server in cassandra opensearch; do
