@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make lint: go vet, golangci-lint (errcheck, govet, staticcheck, revive,
+# make lint: gofmt, go vet, golangci-lint (errcheck, govet, staticcheck, revive,
 # unused, bodyclose, depguard; .golangci.yml) and a dead-code check, each at a
 # pinned version from the Go module proxy (built into the Go build cache on
 # first use: about 5 minutes on 2 cores, seconds after).
@@ -7,6 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GOLANGCI_VERSION=${GOLANGCI_VERSION:-v2.15.0}
 DEADCODE_VERSION=${DEADCODE_VERSION:-v0.52.0}
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "$unformatted"
+  echo "gofmt: the files above are not formatted (run gofmt -w on them)" >&2
+  exit 1
+fi
 echo "== go vet"
 go vet ./...
 echo "== golangci-lint $GOLANGCI_VERSION"

@@ -70,4 +70,3 @@ func indexOf(l []string, s string) int {
 	}
 	return -1
 }
-

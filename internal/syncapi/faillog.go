@@ -70,14 +70,17 @@ func (f *failLog) paths() []string {
 	return out
 }
 
-// recordFailed keeps ids that were accepted but not indexed, and says so.
-func (s *Server) recordFailed(objectType string, ids []string, reason string) {
+// recordFailed keeps ids that were accepted but not indexed, and says so;
+// false when they could not be written (they stay in the journal then).
+func (s *Server) recordFailed(objectType string, ids []string, reason string) bool {
 	if len(ids) == 0 {
-		return
+		return true
 	}
 	if err := s.failures.add(objectType, ids); err != nil {
-		s.log.Error("could not record ids that were not indexed", "objectType", objectType, "ids", strings.Join(ids, ","), "reason", reason, "err", err)
-		return
+		s.log.Error("could not record ids that were not indexed; they stay in the queue's journal and are retried after a restart",
+			"objectType", objectType, "count", len(ids), "reason", reason, "err", err)
+		return false
 	}
 	s.log.Warn("ids not indexed; recorded for a re-run", "objectType", objectType, "count", len(ids), "reason", reason)
+	return true
 }

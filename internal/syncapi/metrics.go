@@ -1,6 +1,10 @@
 package syncapi
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/indexsync/indexsync/internal/journal"
+)
 
 type metrics struct {
 	requests    *prometheus.CounterVec
@@ -9,7 +13,7 @@ type metrics struct {
 	bulkSeconds *prometheus.HistogramVec
 }
 
-func newMetrics(reg *prometheus.Registry, q *queue, capacity int) *metrics {
+func newMetrics(reg *prometheus.Registry, q *queue, capacity int, j *journal.Journal) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "indexsync_http_requests_total",
@@ -39,6 +43,10 @@ func newMetrics(reg *prometheus.Registry, q *queue, capacity int) *metrics {
 			Name: "indexsync_queue_capacity",
 			Help: "Ids the background queue can hold.",
 		}, func() float64 { return float64(capacity) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "indexsync_queue_journal_ids",
+			Help: "Ids accepted for background indexing and kept in the journal until indexed or recorded as failed.",
+		}, func() float64 { return float64(j.Pending()) }),
 	)
 	return m
 }

@@ -208,10 +208,19 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) (map[string]
 		return nil, aerr
 	}
 	if !p.sync {
-		if len(p.ids) > 0 && !s.queue.TryPush(p.kind.Name, p.ids) {
-			s.count(p.kind.Name, "background", "refused", len(p.ids))
-			return nil, &apiError{status: http.StatusServiceUnavailable, code: "SERVICE_UNAVAILABLE", err: "QUEUE_FULL",
-				msg: fmt.Sprintf("the indexing queue is full (%d of %d ids waiting): retry this call later", s.queue.Len(), s.cfg.QueueSize)}
+		if len(p.ids) > 0 {
+			full, err := s.enqueue(p.kind.Name, p.ids)
+			if full {
+				s.count(p.kind.Name, "background", "refused", len(p.ids))
+				return nil, &apiError{status: http.StatusServiceUnavailable, code: "SERVICE_UNAVAILABLE", err: "QUEUE_FULL",
+					msg: fmt.Sprintf("the indexing queue is full (%d of %d ids waiting): retry this call later", s.queue.Len(), s.cfg.QueueSize)}
+			}
+			if err != nil {
+				s.count(p.kind.Name, "background", "refused", len(p.ids))
+				s.log.Error("could not save ids to the queue's journal; the call is refused", "objectType", p.kind.Name, "ids", len(p.ids), "err", err)
+				return nil, &apiError{status: http.StatusServiceUnavailable, code: "SERVICE_UNAVAILABLE", err: "QUEUE_UNAVAILABLE",
+					msg: "the ids could not be saved to disk (is the state directory full?): retry this call later"}
+			}
 		}
 		s.count(p.kind.Name, "background", "queued", len(p.ids))
 		return map[string]any{"response": "SUCCESS"}, nil

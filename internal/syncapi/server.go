@@ -2,9 +2,12 @@
 // POST /v1/data/sync (docs/sunbird.md, the Sync API) that keeps its request and envelope but
 // indexes in bulk, answers per id, and never drops work silently.
 //
-// Without operationType the ids go to a bounded in-memory queue that workers
-// index in bulk (503 when the queue is full); with operationType "sync" the
-// call waits and reports each id in esSyncResponse.
+// Without operationType the ids go to a bounded queue that workers index in
+// bulk (503 when the queue is full). The queue is kept in a journal in the
+// state directory: a call is answered 200 only once its ids are on disk, and
+// ids not yet indexed when the process dies (kill -9, OOM kill, power loss)
+// are indexed after the next start. With operationType "sync" the call waits
+// and reports each id in esSyncResponse.
 package syncapi
 
 import (
@@ -19,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/indexsync/indexsync/internal/journal"
 	"github.com/indexsync/indexsync/internal/secret"
 	"github.com/indexsync/indexsync/internal/store"
 	"github.com/indexsync/indexsync/internal/sunbird"
@@ -46,7 +50,7 @@ type Config struct {
 	Workers         int             // background indexing workers
 	BatchSize       int             // ids per background bulk request
 	ShutdownTimeout time.Duration   // how long SIGTERM may take to drain the queue
-	StateDir        string          // where ids that could not be drained are written
+	StateDir        string          // holds the queue's journal (serve-journal/) and the ids that could not be indexed
 	Health          map[string]func(context.Context) error
 	Version         string
 	Gatherer        prometheus.Gatherer // exposed on /metrics; nil: no /metrics
@@ -83,7 +87,14 @@ type Server struct {
 
 	failures *failLog // ids the background workers could not index
 	auth     authenticator
+
+	journal       *journal.Journal // the queue on disk
+	unlockJournal func()
 }
+
+// JournalDir is the directory, under the state directory, that holds the
+// background queue's journal.
+const JournalDir = "serve-journal"
 
 // New returns a server. reg receives the service's metrics.
 func New(cfg Config, loader Loader, writer Writer, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
@@ -114,7 +125,10 @@ func New(cfg Config, loader Loader, writer Writer, log *slog.Logger, reg *promet
 		queue: newQueue(cfg.QueueSize), started: time.Now(), now: time.Now, auth: auth,
 	}
 	s.failures = newFailLog(cfg.StateDir, s.started)
-	s.metrics = newMetrics(reg, s.queue, cfg.QueueSize)
+	if err := s.openJournal(); err != nil {
+		return nil, err
+	}
+	s.metrics = newMetrics(reg, s.queue, cfg.QueueSize, s.journal)
 	return s, nil
 }
 
@@ -171,9 +185,21 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		for _, it := range left {
 			byType[it.objectType] = append(byType[it.objectType], it.id)
 		}
-		for t, ids := range byType {
-			s.recordFailed(t, ids, "queue not drained before --shutdown-timeout")
+		segs := map[string]map[uint64]int{}
+		for _, it := range left {
+			if segs[it.objectType] == nil {
+				segs[it.objectType] = map[uint64]int{}
+			}
+			segs[it.objectType][it.seg]++
 		}
+		for t, ids := range byType {
+			if s.recordFailed(t, ids, "queue not drained before --shutdown-timeout") {
+				s.done(segs[t])
+			}
+		}
+	}
+	if err := s.closeJournal(); err != nil {
+		s.log.Error("closing the queue's journal", "err", err)
 	}
 	if n := s.failures.total(); n > 0 {
 		s.log.Error("some ids were not indexed; they are listed for `indexsync run --ids-file`", "ids", n, "files", s.failures.paths())
@@ -189,18 +215,23 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 // worker indexes queued ids in bulk until the queue is closed and empty.
 func (s *Server) worker(ctx context.Context) {
 	for ctx.Err() == nil {
-		objectType, ids, ok := s.queue.Pop(ctx, s.cfg.BatchSize)
+		b, ok := s.queue.Pop(ctx, s.cfg.BatchSize)
 		if !ok {
 			return
 		}
-		kind, _ := sunbird.KindNamed(objectType) // queued by handleSync after parse checked it
-		_, rejected, err := s.indexBatch(ctx, "background", kind, ids)
-		if err != nil {
-			s.recordFailed(objectType, ids, err.Error())
-			continue
+		kind, _ := sunbird.KindNamed(b.objectType) // queued by handleSync after parse checked it
+		_, rejected, err := s.indexBatch(ctx, "background", kind, b.ids)
+		saved := true
+		switch {
+		case err != nil:
+			saved = s.recordFailed(b.objectType, b.ids, err.Error())
+		case len(rejected) > 0:
+			saved = s.recordFailed(b.objectType, rejected, "document rejected by the search engine")
 		}
-		if len(rejected) > 0 {
-			s.recordFailed(objectType, rejected, "document rejected by the search engine")
+		if saved {
+			// indexed, or listed in the failed-ids file: the journal may let
+			// them go. Otherwise they stay there and are retried after a restart.
+			s.done(b.segs)
 		}
 	}
 }

@@ -427,7 +427,7 @@ func TestNoKeyRefusesToStart(t *testing.T) {
 
 func TestMetricsAndStatus(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{Auth: AuthNone, Gatherer: reg}, fakeLoader{}, &recordingWriter{}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	s, err := New(Config{Auth: AuthNone, Gatherer: reg, StateDir: t.TempDir()}, fakeLoader{}, &recordingWriter{}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,5 +439,14 @@ func TestMetricsAndStatus(t *testing.T) {
 		if rec.Code != 200 || !bytes.Contains(rec.Body.Bytes(), []byte(want)) {
 			t.Errorf("GET %s: %d, body lacks %q", path, rec.Code, want)
 		}
+	}
+}
+
+func TestOneServePerJournal(t *testing.T) {
+	dir := t.TempDir()
+	newTestServer(t, Config{StateDir: dir}, fakeLoader{}, &recordingWriter{})
+	_, err := New(Config{Auth: AuthNone, StateDir: dir}, fakeLoader{}, &recordingWriter{}, slog.Default(), prometheus.NewRegistry())
+	if err == nil || !strings.Contains(err.Error(), "in use by another indexsync serve") {
+		t.Fatalf("a second serve on the same --state-dir: err = %v", err)
 	}
 }

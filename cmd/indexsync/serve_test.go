@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/indexsync/indexsync/internal/syncapi"
+	"github.com/indexsync/indexsync/internal/testenv"
+)
+
+// gatedEngine is a reverse proxy to the real search engine that can hold
+// bulk requests (as an engine under a long GC pause or a network partition
+// would), so ids stay in serve's queue for as long as the test needs.
+type gatedEngine struct {
+	URL  string
+	mu   sync.Mutex
+	held bool
+	open chan struct{}
+}
+
+func newGatedEngine(t *testing.T, target string) *gatedEngine {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedEngine{open: make(chan struct{})}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		held := g.held
+		g.mu.Unlock()
+		if held && strings.Contains(r.URL.Path, "_bulk") {
+			select {
+			case <-g.open:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	g.URL = srv.URL
+	t.Cleanup(func() { close(g.open); srv.Close() })
+	return g
+}
+
+// Hold makes every bulk request wait until the test ends.
+func (g *gatedEngine) Hold() {
+	g.mu.Lock()
+	g.held = true
+	g.mu.Unlock()
+}
+
+// serveProcess starts `indexsync serve` with the given search URL and state
+// directory; its stderr goes to logs.
+func serveProcess(t *testing.T, f *testenv.Fixture, searchURL, stateDir string, logs *bytes.Buffer) (*exec.Cmd, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	args := append([]string{"serve", "--listen", addr, "--state-dir", stateDir, "--workers", "2", "--batch-size", "100"}, f.CassandraArgs()...)
+	args = append(args, "--search-url", searchURL)
+	args = append(args, f.SearchArgs()[2:]...) // the index flags
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), append(f.Env(), "INDEXSYNC_API_KEYS="+apiKey)...)
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	waitFor(t, 60*time.Second, "indexsync serve to answer /health", func() bool {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return cmd, "http://" + addr + syncapi.RouteSync
+}
+
+// TestServeKill9KeepsQueuedIDs: ids answered 200 in background mode and
+// still queued when serve is killed with SIGKILL are indexed after the next
+// start (the README's promise: never a 200 followed by silent loss).
+func TestServeKill9KeepsQueuedIDs(t *testing.T) {
+	f := testenv.NewFixture(t, 3000, 20, 91)
+	engine := newGatedEngine(t, f.SearchURL)
+	state := t.TempDir()
+	var logs1 bytes.Buffer
+	serve1, api := serveProcess(t, f, engine.URL, state, &logs1)
+
+	engine.Hold() // the engine stops answering bulk requests
+	ids := f.UserIDs()
+	for start := 0; start < len(ids); start += 100 {
+		body, _ := json.Marshal(map[string]any{"request": map[string]any{"objectType": "user", "objectIds": ids[start:min(start+100, len(ids))]}})
+		req, _ := http.NewRequest(http.MethodPost, api, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("block at %d: status %d, want 200 (queued)", start, resp.StatusCode)
+		}
+	}
+	if n := f.Count(t, "user"); n != 0 {
+		t.Fatalf("%d users indexed while the engine held every bulk request", n)
+	}
+	if err := serve1.Process.Kill(); err != nil { // SIGKILL: no drain, no failed-ids file
+		t.Fatal(err)
+	}
+	_ = serve1.Wait()
+	if files, _ := filepath.Glob(filepath.Join(state, "serve-failed-*")); len(files) != 0 {
+		t.Fatalf("a SIGKILL wrote %v", files)
+	}
+
+	var logs2 bytes.Buffer
+	serve2, _ := serveProcess(t, f, f.SearchURL, state, &logs2) // the engine is back
+	waitFor(t, 60*time.Second, "every acknowledged user indexed", func() bool { return f.Count(t, "user") == int64(len(ids)) })
+	if !strings.Contains(logs2.String(), "queued again the ids accepted before the last stop") {
+		t.Errorf("the restart does not say it replayed the queue:\n%s", logs2.String())
+	}
+	got := f.IndexedDocs(t, "user", ids)
+	testenv.CompareDocs(t, f.ExpectedDocs(t, "user"), got)
+
+	_ = serve2.Process.Signal(os.Interrupt)
+	if err := serve2.Wait(); err != nil {
+		t.Fatalf("serve after SIGINT: %v\n%s", err, logs2.String())
+	}
+	left, _ := filepath.Glob(filepath.Join(state, syncapi.JournalDir, "segment-*"))
+	if len(left) != 0 {
+		t.Errorf("journal segments left after every id was indexed: %v", left)
+	}
+}
