@@ -53,6 +53,7 @@ type runOptions struct {
 	IndexShards   int
 	IndexReplicas int
 	DeleteOld     bool
+	CatchUp       int
 	DryRun        bool
 	Retries       int
 	Ranges        int
@@ -113,6 +114,7 @@ sunbird_user_sync_sleep_time and sunbird_cassandra_keyspace.`,
 	fs.IntVar(&o.IndexShards, "index-shards", -1, "with --rebuild: primary shards of the new index (-1: those of the index it replaces)")
 	fs.IntVar(&o.IndexReplicas, "index-replicas", -1, "with --rebuild: replicas of the new index once loaded (-1: those of the index it replaces)")
 	fs.BoolVar(&o.DeleteOld, "delete-old", false, "with --rebuild: delete the previous index after the swap")
+	fs.IntVar(&o.CatchUp, "catch-up", catchUpAround, "with --rebuild: passes that re-sync into the new index the writes made while it loaded: 2 = before and after the alias moves, 1 = after only, 0 = none (writes made during the rebuild may be lost)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "scan and count, build documents or request bodies, send nothing")
 	fs.IntVar(&o.Retries, "retries", 5, "retries per call or bulk item, with exponential backoff and jitter")
 	fs.IntVar(&o.Ranges, "ranges", 0, "token ranges to split the scan into (0: 32 per worker, at least 256)")
@@ -182,6 +184,9 @@ func (o *runOptions) finalize() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, o.rebuildOptions().Check(o.Rebuild))
+	if o.CatchUp < catchUpNone || o.CatchUp > catchUpAround {
+		errs = append(errs, fmt.Errorf("--catch-up %d: give 0, 1 or 2", o.CatchUp))
+	}
 	if o.IDsFile != "" {
 		errs = append(errs, idsfile.CheckPath(o.IDsFile))
 	}
@@ -324,20 +329,18 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 	defer stop()
 
 	var swap func(context.Context) error
+	var fin *rebuildFinish
 	if rb != nil {
-		swap = func(ctx context.Context) error {
-			if err := rb.Finish(ctx, client, spec.DeleteOld); err != nil {
-				return fmt.Errorf("rebuild loaded %s but could not switch the alias: %w", rb.Index, err)
-			}
-			return nil
-		}
+		fin = &rebuildFinish{rb: rb, client: client, sess: sess, units: work.Units, src: work.Source, spec: spec,
+			passes: o.CatchUp, dir: o.StateDir, log: log, deleted: spec.DeleteOld}
+		swap = fin.Swap
 	}
 	rep := syncjob.Execute(ctx, syncjob.Job{
 		Spec: spec, Tracker: tracker, Source: work.Source, Target: tgt, Records: rl,
 		Swap: swap, OnBlock: onBlock, CheckpointPath: dir.Path(),
 	})
 	_ = rl.Sync()
-	return o.report(g, log, rep, runMS, resumed, rl.Paths(), rb)
+	return o.report(g, log, rep, runMS, resumed, rl.Paths(), fin)
 }
 
 // wireTarget makes the run's target: the Sync API client, the search
@@ -416,14 +419,14 @@ func (o *runOptions) observers(g *globalOptions, log *slog.Logger, total int64, 
 
 // report prints the old job's closing lines, writes the summary with the
 // exit code, and returns the run's error (nil when all went well).
-func (o *runOptions) report(g *globalOptions, log *slog.Logger, rep syncjob.Report, runMS int64, resumed *runlog.Resumed, paths runlog.Paths, rb *schema.Rebuild) error {
+func (o *runOptions) report(g *globalOptions, log *slog.Logger, rep syncjob.Report, runMS int64, resumed *runlog.Resumed, paths runlog.Paths, fin *rebuildFinish) error {
 	kind := o.spec.Kind
 	c := rep.Counts
 	if rep.LeftOut {
-		fmt.Fprintf(g.stderr, "indexsync: the rebuild left %d documents out; alias %s stays on %v and the new index %s is kept for inspection\n", c.Failed, rb.Alias, rb.Old, rb.Index)
+		fmt.Fprintf(g.stderr, "indexsync: the rebuild left %d documents out; alias %s stays on %v and the new index %s is kept for inspection\n", c.Failed, fin.rb.Alias, fin.rb.Old, fin.rb.Index)
 	}
 	if rep.Swapped {
-		fmt.Fprintln(g.stdout, rb.SwapSummary(o.spec.DeleteOld))
+		fin.Print(g.stdout, fin.rb.SwapSummary(o.spec.DeleteOld))
 	}
 	secs := rep.Finished.Sub(rep.Started).Seconds()
 	sum := runlog.Summary{
@@ -432,6 +435,9 @@ func (o *runOptions) report(g *globalOptions, log *slog.Logger, rep syncjob.Repo
 		Total:           c.Total, Succeeded: c.Succeeded, Failed: c.Failed, Skipped: c.Skipped, Retries: c.Retries,
 		DocsPerSecond: float64(rep.ThisRun.Succeeded+rep.ThisRun.Failed+rep.ThisRun.Skipped) / secs,
 		ExitCode:      exitCodeOf(rep.Class), ResumedFrom: resumed,
+	}
+	if fin != nil {
+		sum.Rebuild = fin.summary(rep.Swapped)
 	}
 	sumPath, err := runlog.WriteSummary(o.StateDir, runMS, sum)
 	if err != nil {

@@ -31,6 +31,30 @@ type Summary struct {
 	// ResumedFrom is nil for a run that started afresh; for a resumed run it
 	// is what the checkpoint held when this process took over.
 	ResumedFrom *Resumed `json:"resumedFrom"`
+	// Rebuild is set for run --rebuild: where the alias went and what the
+	// catch-up passes around the move found.
+	Rebuild *Rebuild `json:"rebuild,omitempty"`
+}
+
+// Rebuild is what a rebuild did at its end.
+type Rebuild struct {
+	Alias         string   `json:"alias"`
+	Index         string   `json:"index"`
+	Old           []string `json:"old"`
+	Swapped       bool     `json:"swapped"`
+	CatchUpBefore *CatchUp `json:"catchUpBefore,omitempty"`
+	CatchUpAfter  *CatchUp `json:"catchUpAfter,omitempty"`
+	WindowSeconds float64  `json:"windowSeconds"` // alias moved → catch-up after it done
+}
+
+// CatchUp is one catch-up pass of a rebuild.
+type CatchUp struct {
+	Compared int64   `json:"compared"`
+	Missing  int     `json:"missing"`
+	Stale    int     `json:"stale"`
+	Orphans  int     `json:"orphans"`
+	Repaired int     `json:"repaired"`
+	Seconds  float64 `json:"seconds"`
 }
 
 // Resumed describes the checkpoint a resumed run started from.

@@ -207,6 +207,10 @@ func (r Rebuild) Finish(ctx context.Context, admin RebuildAdmin, deleteOld bool)
 	if err := admin.Refresh(ctx, r.Index); err != nil {
 		return err
 	}
+	if behind, err := admin.AliasIndexes(ctx, r.Alias); err == nil && len(behind) == 1 && behind[0].Name == r.Index {
+		// moved already, by an earlier attempt of this run that stopped after it
+		return r.deleteOld(ctx, admin, deleteOld)
+	}
 	actions := []search.AliasAction{{Op: search.AliasAdd, Index: r.Index, Alias: r.Alias, WriteIndex: true}}
 	for _, o := range r.Old {
 		if r.OldIsIndex {
@@ -218,11 +222,20 @@ func (r Rebuild) Finish(ctx context.Context, admin RebuildAdmin, deleteOld bool)
 	if err := admin.UpdateAliases(ctx, actions); err != nil {
 		return fmt.Errorf("swap alias %s to %s: %w", r.Alias, r.Index, err)
 	}
-	if deleteOld && !r.OldIsIndex {
-		for _, o := range r.Old {
-			if err := admin.DeleteIndex(ctx, o); err != nil {
-				return fmt.Errorf("alias %s now on %s, but deleting the old index %s failed: %w", r.Alias, r.Index, o, err)
-			}
+	return r.deleteOld(ctx, admin, deleteOld)
+}
+
+func (r Rebuild) deleteOld(ctx context.Context, admin RebuildAdmin, deleteOld bool) error {
+	if !deleteOld || r.OldIsIndex {
+		return nil
+	}
+	for _, o := range r.Old {
+		exists, err := admin.IndexExists(ctx, o)
+		if err == nil && !exists {
+			continue // deleted by an earlier attempt
+		}
+		if err := admin.DeleteIndex(ctx, o); err != nil {
+			return fmt.Errorf("alias %s now on %s, but deleting the old index %s failed: %w", r.Alias, r.Index, o, err)
 		}
 	}
 	return nil

@@ -27,8 +27,10 @@ type Job struct {
 	Target  Target
 	Records Records
 	// Swap, when set (a rebuild), is called after a complete load that
-	// left no document out: it moves the alias to the loaded index. With
-	// documents left out, the alias stays where it was.
+	// left no document out: it moves the alias to the loaded index (and
+	// catches up with the writes made meanwhile). With documents left out,
+	// the alias stays where it was. It must be safe to call again after a
+	// stop part-way.
 	Swap func(ctx context.Context) error
 	// OnBlock, when set, sees the counts of every block (progress, console
 	// lines, metrics); calls are serialized.
@@ -91,21 +93,26 @@ func Execute(ctx context.Context, j Job) Report {
 	return out
 }
 
-// finish ends a run that got through all its units: the checkpoint marked
-// complete, and a rebuild's alias moved unless documents were left out.
+// finish ends a run that got through all its units: a rebuild's alias
+// moved unless documents were left out, then the checkpoint marked
+// complete. A rebuild is marked complete only after its swap, so a run
+// stopped during the swap (or the catch-up around it) is resumed into it.
 func (j Job) finish(ctx context.Context, out *Report) error {
-	if err := j.Tracker.MarkComplete(); err != nil {
-		return outcome.As(outcome.Fatal, fmt.Errorf("save the checkpoint: %w", err))
-	}
 	failed := j.Tracker.Snapshot().Counts.Failed
 	switch {
 	case j.Swap != nil && failed > 0:
 		out.LeftOut = true
 	case j.Swap != nil:
 		if err := j.Swap(ctx); err != nil {
-			return outcome.As(outcome.Fatal, err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted before the alias moved; checkpoint saved in %s: run again with --resume: %w", j.CheckpointPath, context.Canceled)
+			}
+			return outcome.As(outcome.Fatal, fmt.Errorf("%w; the load is complete: run again with --resume to finish it", err))
 		}
 		out.Swapped = true
+	}
+	if err := j.Tracker.MarkComplete(); err != nil {
+		return outcome.As(outcome.Fatal, fmt.Errorf("save the checkpoint: %w", err))
 	}
 	if failed > 0 {
 		return outcome.ErrSomeFailed

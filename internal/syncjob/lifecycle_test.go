@@ -37,7 +37,8 @@ func TestExecute(t *testing.T) {
 				}
 			},
 			wantClass: outcome.SomeFailed, wantLeftOut: true, wantDone: true},
-		{name: "the swap fails", withSwap: true, swapErr: errors.New("aliases: 503"), wantClass: outcome.Fatal, wantDone: true, wantErr: "aliases: 503"},
+		// not marked complete: --resume comes back to the swap
+		{name: "the swap fails", withSwap: true, swapErr: errors.New("aliases: 503"), wantClass: outcome.Fatal, wantDone: false, wantErr: "run again with --resume to finish it"},
 		{name: "401 before the first block", fail: func(*int) func([]Item) (map[string]string, error) {
 			return func([]Item) (map[string]string, error) {
 				return nil, &StopError{Err: outcome.As(outcome.Unreachable, unauthorized)}

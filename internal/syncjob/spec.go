@@ -216,6 +216,9 @@ func (s *Spec) Finish(cores int) error {
 	if s.IDsFile != "" && s.Rebuild {
 		errs = append(errs, errors.New("--rebuild rewrites the whole index: it cannot take --ids-file"))
 	}
+	if s.Rebuild && s.Shard.N > 1 {
+		errs = append(errs, errors.New("--rebuild loads one new index and moves the alias once: it cannot take --shard (rebuild with one run, or load shards with --target search into the live index)"))
+	}
 	return config.Join(errs...)
 }
 
