@@ -61,7 +61,7 @@ func (w *sunbirdWriter) round(ctx context.Context, k int, existing []string) err
 	sess, ks := w.f.Session, w.f.Keyspace
 	src := existing[(k*7919)%len(existing)]
 	var js string
-	if err := sess.Query("SELECT JSON * FROM "+ks+".user WHERE id = ?", src).WithContext(ctx).Scan(&js); err != nil {
+	if err := sess.Query("SELECT JSON * FROM "+ks+".user WHERE id = ?", src).ScanContext(ctx, &js); err != nil {
 		return fmt.Errorf("read %s: %w", src, err)
 	}
 	var row map[string]any
@@ -71,11 +71,11 @@ func (w *sunbirdWriter) round(ctx context.Context, k int, existing []string) err
 	id := fmt.Sprintf("during-rebuild-%06d", k)
 	row["id"], row["userid"], row["firstname"] = id, id, fmt.Sprintf("Created %d", k)
 	b, _ := json.Marshal(row)
-	if err := sess.Query("INSERT INTO "+ks+".user JSON ?", string(b)).WithContext(ctx).Exec(); err != nil {
+	if err := sess.Query("INSERT INTO "+ks+".user JSON ?", string(b)).ExecContext(ctx); err != nil {
 		return fmt.Errorf("create %s: %w", id, err)
 	}
 	upd := existing[(k*104729+13)%len(existing)]
-	if err := sess.Query("UPDATE "+ks+".user SET firstname = ?, lastname = ? WHERE id = ?", fmt.Sprintf("Renamed %d", k), "During-Rebuild", upd).WithContext(ctx).Exec(); err != nil {
+	if err := sess.Query("UPDATE "+ks+".user SET firstname = ?, lastname = ? WHERE id = ?", fmt.Sprintf("Renamed %d", k), "During-Rebuild", upd).ExecContext(ctx); err != nil {
 		return fmt.Errorf("update %s: %w", upd, err)
 	}
 	if err := w.sync([]string{id, upd}); err != nil {
