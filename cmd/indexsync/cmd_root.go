@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/pprof"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -81,13 +83,17 @@ func (g *globalOptions) prepare(cmd *cobra.Command, root *cobra.Command) error {
 			g.ConfigFile = v
 		}
 	}
+	flags := allFlags(root)
+	if err := config.UnknownEnv(os.Environ(), flags); err != nil {
+		return err
+	}
 	file := config.File{}
 	if g.ConfigFile != "" {
 		f, err := config.LoadFile(g.ConfigFile)
 		if err != nil {
 			return err
 		}
-		if unknown := f.UnknownKeys(knownFlag(root)); len(unknown) > 0 {
+		if unknown := f.UnknownKeys(func(n string) bool { return slices.Contains(flags, n) }); len(unknown) > 0 {
 			return config.Usagef("config file %s: unknown keys %v (keys are flag names, e.g. cassandra-hosts)", g.ConfigFile, unknown)
 		}
 		file = f
@@ -120,8 +126,8 @@ func (g *globalOptions) prepare(cmd *cobra.Command, root *cobra.Command) error {
 	return nil
 }
 
-// knownFlag reports whether any command of the tree has a flag of that name.
-func knownFlag(root *cobra.Command) func(string) bool {
+// allFlags lists the flags of every command of the tree.
+func allFlags(root *cobra.Command) []string {
 	names := map[string]bool{}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
@@ -132,7 +138,7 @@ func knownFlag(root *cobra.Command) func(string) bool {
 		}
 	}
 	walk(root)
-	return func(n string) bool { return names[n] }
+	return slices.Sorted(maps.Keys(names))
 }
 
 func newVersionCommand(g *globalOptions) *cobra.Command {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -139,6 +140,29 @@ func TestEnvValueIsUsageError(t *testing.T) {
 	_, stderr, code := runCmd(t, "seed")
 	if code != exitUsage || !strings.Contains(stderr, "INDEXSYNC_CASSANDRA_PORT") {
 		t.Errorf("code %d stderr %q, want exit 2 naming INDEXSYNC_CASSANDRA_PORT", code, stderr)
+	}
+}
+
+// TestUnknownEnvIsUsageError: a misspelt variable is exit 2 with the name
+// it was meant to be; a variable of another command and the reserved
+// prefixes are fine.
+func TestUnknownEnvIsUsageError(t *testing.T) {
+	t.Setenv("INDEXSYNC_RAET", "100")
+	t.Setenv("INDEXSYNC_CASANDRA_PASSWORD", "s3cret-value")
+	_, stderr, code := runCmd(t, "run", "--dry-run")
+	if code != exitUsage || !strings.Contains(stderr, "INDEXSYNC_RAET (did you mean INDEXSYNC_RATE?)") ||
+		!strings.Contains(stderr, "INDEXSYNC_CASANDRA_PASSWORD (did you mean INDEXSYNC_CASSANDRA_PASSWORD?)") {
+		t.Errorf("exit %d, stderr %q: want exit 2 naming both variables and their right names", code, stderr)
+	}
+	if strings.Contains(stderr, "s3cret-value") {
+		t.Error("the value of an unknown variable was printed")
+	}
+	os.Unsetenv("INDEXSYNC_RAET")
+	os.Unsetenv("INDEXSYNC_CASANDRA_PASSWORD")
+	t.Setenv("INDEXSYNC_API_KEYS", "serve's") // serve's variable, in run's environment
+	t.Setenv("INDEXSYNC_X_DEPLOY_ENV", "staging")
+	if _, stderr, code := runCmd(t, "version"); code != 0 {
+		t.Errorf("another command's variable and INDEXSYNC_X_: exit %d %s", code, stderr)
 	}
 }
 

@@ -137,11 +137,11 @@ func TestBackgroundModeAndOtherObjectTypes(t *testing.T) {
 	}
 }
 
-// TestLoad: 8 clients post 100-id blocks for INDEXSYNC_LOAD_SECONDS (10 by
+// TestLoad: 8 clients post 100-id blocks for INDEXSYNC_TEST_LOAD_SECONDS (10 by
 // default): no 5xx, and the index ends up with exactly the distinct ids sent.
 func TestLoad(t *testing.T) {
 	seconds := 10
-	if v, err := strconv.Atoi(os.Getenv("INDEXSYNC_LOAD_SECONDS")); err == nil && v > 0 {
+	if v, err := strconv.Atoi(os.Getenv("INDEXSYNC_TEST_LOAD_SECONDS")); err == nil && v > 0 {
 		seconds = v
 	}
 	f := testenv.NewFixture(t, 5000, 50, 13)
