@@ -98,12 +98,12 @@ sunbird_user_sync_sleep_time and sunbird_cassandra_keyspace.`,
 	fs.StringVar(&o.ObjectType, "object-type", sunbird.UserKind.Name, "what to sync: "+sunbird.KindNames())
 	fs.StringVar(&o.Target, "target", "api", "api (POST ids to the Sync API) or search (write documents to the search engine)")
 	fs.StringVar(&o.RequestMode, "request-mode", "sync", `api target: "sync" adds operationType "sync" and reads per-id results; "background" sends the old body as is`)
-	fs.IntVar(&o.BlockSize, "block-size", 0, fmt.Sprintf("ids per API call, or documents per bulk request (0: %d for api, %d for search)", syncjob.DefaultAPIBlockSize, syncjob.DefaultSearchBlockSize))
+	fs.Var(config.AutoInt{N: &o.BlockSize}, "block-size", fmt.Sprintf("ids per API call, or documents per bulk request, 1 to %d (auto: %d for api, %d for search)", syncjob.MaxBlockSize, syncjob.DefaultAPIBlockSize, syncjob.DefaultSearchBlockSize))
 	o.BulkBytes = indexer.DefaultMaxBytes
 	fs.Var(config.ByteSize{N: &o.BulkBytes}, "bulk-bytes", "largest bulk request (search target)")
 	fs.StringVar(&o.Sleep, "sleep", "0s", "pause between a worker's API calls: a duration (10s) or milliseconds (10000)")
 	fs.Float64Var(&o.Rate, "rate", 0, "most documents per second (0: no limit)")
-	fs.IntVar(&o.Concurrency, "concurrency", 0, "parallel calls / bulk workers (0: 1 for api, 2 × cores for search)")
+	fs.Var(config.AutoInt{N: &o.Concurrency}, "concurrency", fmt.Sprintf("parallel calls / bulk workers, 1 to %d (auto: 1 for api, 2 × cores for search)", syncjob.MaxConcurrency))
 	fs.StringVar(&o.IDsFile, "ids-file", "", "sync only these ids: one a line, a failed-ids file, or an old job's failure log")
 	fs.StringVar(&o.StateDir, "state-dir", ".", "where logs, the checkpoint and the summary go")
 	fs.StringVar(&o.Resume, "resume", "", "continue the interrupted run in --state-dir; --resume auto: continue it when there is one of the same settings, else start afresh")
@@ -117,7 +117,7 @@ sunbird_user_sync_sleep_time and sunbird_cassandra_keyspace.`,
 	fs.IntVar(&o.CatchUp, "catch-up", catchUpAround, "with --rebuild: passes that re-sync into the new index the writes made while it loaded: 2 = before and after the alias moves, 1 = after only, 0 = none (writes made during the rebuild may be lost)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "scan and count, build documents or request bodies, send nothing")
 	fs.IntVar(&o.Retries, "retries", 5, "retries per call or bulk item, with exponential backoff and jitter")
-	fs.IntVar(&o.Ranges, "ranges", 0, "token ranges to split the scan into (0: 32 per worker, at least 256)")
+	fs.Var(config.AutoInt{N: &o.Ranges}, "ranges", fmt.Sprintf("token ranges to split the scan into, 1 to %d (auto: 32 per worker, at least 256)", syncjob.MaxRanges))
 	fs.StringVar(&o.MetricsListen, "metrics-listen", "", "serve Prometheus metrics of the run on this address (e.g. :9102)")
 	fs.StringArrayVar(&o.ContextParams, "context_param", nil, "the old job's parameters: name=value (see above)")
 	return cmd

@@ -18,6 +18,7 @@ import (
 	"github.com/indexsync/indexsync/internal/store"
 	"github.com/indexsync/indexsync/internal/sunbird"
 	"github.com/indexsync/indexsync/internal/syncapi"
+	"github.com/indexsync/indexsync/internal/syncjob"
 )
 
 type serveOptions struct {
@@ -136,24 +137,19 @@ func (o *serveOptions) finalize() error {
 	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: want host:port or :port", o.Listen))
 	}
-	if o.MaxIDs < 0 {
-		errs = append(errs, fmt.Errorf("--max-ids %d: give 0 (no limit) or more", o.MaxIDs))
-	}
-	for name, v := range map[string]int{"--queue-size": o.QueueSize, "--workers": o.Workers, "--batch-size": o.BatchSize,
-		"--read-batch": o.ReadBatch, "--read-concurrency": o.ReadConcurrency} {
-		if v < 1 {
-			errs = append(errs, fmt.Errorf("%s %d: give at least 1", name, v))
-		}
-	}
-	if o.MaxBody < 1 || o.BulkBytes < 1 {
-		errs = append(errs, fmt.Errorf("--max-body and --bulk-bytes must be positive"))
-	}
-	if o.SyncTimeout <= 0 || o.ShutdownTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--sync-timeout and --shutdown-timeout must be positive"))
-	}
-	if o.Retries < 0 {
-		errs = append(errs, fmt.Errorf("--retries %d: give 0 or more", o.Retries))
-	}
+	errs = append(errs,
+		config.Bound("--max-body", o.MaxBody, 1<<10, syncapi.MaxMaxBody),
+		config.Bound("--max-ids", o.MaxIDs, 0, syncapi.MaxQueueSize),
+		config.Bound("--queue-size", o.QueueSize, 1, syncapi.MaxQueueSize),
+		config.Bound("--workers", o.Workers, 1, syncjob.MaxConcurrency),
+		config.Bound("--batch-size", o.BatchSize, 1, syncjob.MaxBlockSize),
+		config.Bound("--bulk-bytes", o.BulkBytes, syncjob.MinBulkBytes, syncjob.MaxBulkBytes),
+		config.Bound("--retries", o.Retries, 0, syncjob.MaxRetries),
+		config.Bound("--read-batch", o.ReadBatch, 1, store.MaxBatch),
+		config.Bound("--read-concurrency", o.ReadConcurrency, 1, syncjob.MaxConcurrency),
+		config.Bound("--sync-timeout", o.SyncTimeout, time.Second, time.Hour),
+		config.Bound("--shutdown-timeout", o.ShutdownTimeout, time.Second, 24*time.Hour),
+		config.Bound("--org-cache-ttl", o.OrgCacheTTL, 0, 24*time.Hour))
 	errs = append(errs, statedir.Prepare(o.StateDir))
 	return config.Join(errs...)
 }

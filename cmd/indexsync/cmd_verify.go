@@ -76,9 +76,9 @@ Exit codes: 0 in sync, 1 differences found (with --repair or
 	o.Search.AddFlags(fs)
 	fs.StringVar(&o.ObjectType, "object-type", sunbird.UserKind.Name, "what to verify: "+sunbird.KindNames())
 	fs.StringVar(&o.StateDir, "state-dir", ".", "where verify_<ms>.json goes")
-	fs.IntVar(&o.Concurrency, "concurrency", 0, "parallel range scans, and parallel _mget / existence checks (0: 2 × cores)")
+	fs.Var(config.AutoInt{N: &o.Concurrency}, "concurrency", fmt.Sprintf("parallel range scans, and parallel _mget / existence checks, 1 to %d (auto: 2 × cores)", syncjob.MaxConcurrency))
 	fs.IntVar(&o.BatchSize, "batch-size", 500, "ids per _mget request (and per repair block)")
-	fs.IntVar(&o.Ranges, "ranges", 0, "token ranges to split the scan into (0: 32 per worker, at least 256)")
+	fs.Var(config.AutoInt{N: &o.Ranges}, "ranges", fmt.Sprintf("token ranges to split the scan into, 1 to %d (auto: 32 per worker, at least 256)", syncjob.MaxRanges))
 	fs.StringVar(&o.Shard, "shard", "", "I/N: only the I-th (0-based) of N slices of the token ring; orphans are checked for the index ids whose token falls in it")
 	fs.BoolVar(&o.Repair, "repair", false, "re-sync missing and stale ids, then re-check them")
 	fs.BoolVar(&o.DeleteOrphans, "delete-orphans", false, "delete orphan documents from the index, then re-check them")
@@ -93,27 +93,18 @@ func (o *verifyOptions) finalize() error {
 	if o.kind, ok = sunbird.KindNamed(o.ObjectType); !ok {
 		errs = append(errs, fmt.Errorf("--object-type %q: use %s", o.ObjectType, sunbird.KindNames()))
 	}
-	if o.Concurrency < 0 {
-		errs = append(errs, fmt.Errorf("--concurrency %d: give 1 or more (0: the default)", o.Concurrency))
-	}
 	if o.Concurrency == 0 {
 		o.Concurrency = 2 * cores()
 	}
-	if o.BatchSize < 1 || o.BatchSize > 10000 {
-		errs = append(errs, fmt.Errorf("--batch-size %d: give 1 to 10000", o.BatchSize))
-	}
-	if o.Ranges < 0 {
-		errs = append(errs, fmt.Errorf("--ranges %d: must not be negative", o.Ranges))
-	}
-	if o.MaxPrint < 0 {
-		errs = append(errs, fmt.Errorf("--max-print %d: must not be negative", o.MaxPrint))
-	}
-	if o.Retries < 0 {
-		errs = append(errs, fmt.Errorf("--retries %d: must not be negative", o.Retries))
-	}
 	if o.Ranges == 0 {
-		o.Ranges = max(256, 32*o.Concurrency)
+		o.Ranges = min(max(256, 32*o.Concurrency), syncjob.MaxRanges)
 	}
+	errs = append(errs,
+		config.Bound("--concurrency", o.Concurrency, 1, syncjob.MaxConcurrency),
+		config.Bound("--batch-size", o.BatchSize, 1, syncjob.MaxBlockSize),
+		config.Bound("--ranges", o.Ranges, 1, syncjob.MaxRanges),
+		config.Bound("--max-print", o.MaxPrint, 0, 1000000),
+		config.Bound("--retries", o.Retries, 0, syncjob.MaxRetries))
 	var err error
 	if o.shard, err = syncjob.ParseShard(o.Shard); err != nil {
 		errs = append(errs, err)

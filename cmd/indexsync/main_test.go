@@ -118,6 +118,17 @@ func TestUsageErrors(t *testing.T) {
 		{"bad resume value", []string{"run", "--resume=sometimes"}, `--resume "sometimes"`},
 		{"a stray argument", []string{"run", "auto"}, `unknown command "auto"`},
 		{"missing mapping file", []string{"run", "--target", "search", "--rebuild", "--mapping", "/nonexistent/m.json"}, "--mapping: stat /nonexistent/m.json"},
+		// every size has an upper bound, and an explicit 0 is not "the default"
+		{"a million workers", []string{"serve", "--auth", "none", "--workers", "1000000"}, "--workers 1000000: give 1 to 512"},
+		{"a huge body limit", []string{"serve", "--auth", "none", "--max-body", "100GiB"}, "--max-body 107374182400: give 1024 to 1073741824"},
+		{"no sync timeout", []string{"serve", "--auth", "none", "--sync-timeout", "0s"}, "--sync-timeout 0s: give 1s to 1h0m0s"},
+		{"a huge queue", []string{"serve", "--auth", "none", "--queue-size", "2000000000"}, "--queue-size 2000000000: give 1 to 10000000"},
+		{"verify concurrency", []string{"verify", "--concurrency", "100000"}, "--concurrency 100000: give 1 to 512"},
+		{"verify ranges", []string{"verify", "--ranges", "5000000"}, "--ranges 5000000: give 1 to 1048576"},
+		{"run concurrency", []string{"run", "--concurrency", "100000"}, "--concurrency 100000: give 1 to 512"},
+		{"block size 0", []string{"run", "--block-size", "0"}, `"--block-size" flag: 0: give 1 or more, or auto for the default`},
+		{"catch-up 3", []string{"run", "--target", "search", "--rebuild", "--catch-up", "3"}, "--catch-up 3: give 0, 1 or 2"},
+		{"rebuild a shard", []string{"run", "--target", "search", "--rebuild", "--shard", "0/2"}, "--rebuild loads one new index and moves the alias once: it cannot take --shard"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,6 +143,19 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("stderr has %d lines, want one: %q", n+1, stderr)
 			}
 		})
+	}
+}
+
+// TestConfigZeroBlockSize: block-size: 0 in the config file is refused,
+// not taken as the default.
+func TestConfigZeroBlockSize(t *testing.T) {
+	path := t.TempDir() + "/indexsync.yaml"
+	if err := os.WriteFile(path, []byte("block-size: 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runCmd(t, "run", "--config", path)
+	if code != exitUsage || !strings.Contains(stderr, `invalid value "0" from config file key block-size: 0: give 1 or more, or auto`) {
+		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
 

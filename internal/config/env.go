@@ -90,4 +90,3 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
-

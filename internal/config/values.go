@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/indexsync/indexsync/internal/secret"
 )
@@ -110,4 +111,45 @@ func ReadSecretLines(path string) ([]secret.String, error) {
 		out = append(out, secret.New(line))
 	}
 	return out, nil
+}
+
+// AutoInt is a pflag.Value for a count whose default depends on other
+// settings: "auto" (the default, kept as 0) or a number of at least 1. An
+// explicit 0 is refused rather than taken silently as "auto".
+type AutoInt struct{ N *int }
+
+// Set implements pflag.Value.
+func (a AutoInt) Set(s string) error {
+	if strings.EqualFold(strings.TrimSpace(s), "auto") {
+		*a.N = 0
+		return nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("%q is not a number: give a number of 1 or more, or auto", s)
+	}
+	if n < 1 {
+		return fmt.Errorf("%d: give 1 or more, or auto for the default", n)
+	}
+	*a.N = n
+	return nil
+}
+
+// String implements pflag.Value.
+func (a AutoInt) String() string {
+	if a.N == nil || *a.N == 0 {
+		return "auto"
+	}
+	return strconv.Itoa(*a.N)
+}
+
+// Type implements pflag.Value.
+func (AutoInt) Type() string { return "int|auto" }
+
+// Bound returns an error naming flag when v is outside [lo, hi].
+func Bound[T int | int64 | time.Duration](flag string, v, lo, hi T) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("%s %v: give %v to %v", flag, v, lo, hi)
+	}
+	return nil
 }

@@ -25,6 +25,9 @@ const (
 	DefaultConcurrency = 16
 	DefaultBatch       = 25
 	DefaultOrgTTL      = 5 * time.Minute
+	// MaxBatch bounds --read-batch: partition keys per IN query (Cassandra
+	// warns from 100 and a coordinator holds every partition of the query).
+	MaxBatch = 1000
 )
 
 // Options tune a Store.

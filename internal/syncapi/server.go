@@ -65,6 +65,14 @@ type Config struct {
 // applies before the service sees the call.
 const DefaultMaxBody = 50 << 20
 
+// Upper bounds of the sizes a deployment may set (--max-body, --queue-size,
+// --max-ids): beyond them one call, or the queue, could take the process's
+// memory.
+const (
+	MaxMaxBody   = 1 << 30
+	MaxQueueSize = 10000000
+)
+
 // Defaults of the other Config fields left zero (the serve flags use them).
 const (
 	DefaultSyncTimeout     = 30 * time.Second

@@ -181,7 +181,7 @@ func (s *Spec) Finish(cores int) error {
 		}
 	}
 	if s.Ranges == 0 {
-		s.Ranges = max(256, 32*s.Concurrency)
+		s.Ranges = min(max(256, 32*s.Concurrency), MaxRanges)
 	}
 	if s.Shard.N == 0 {
 		s.Shard = Shard{0, 1}
