@@ -748,7 +748,7 @@ func (b *bench) serve(ctx context.Context, n int, logPath, state string) (*proc,
 	_ = ln.Close()
 	args := append([]string{"serve", "--keyspace", keyspaceOf(n), "--user-index", aliasOf(n, "user"),
 		"--org-index", aliasOf(n, "org"), "--location-index", aliasOf(n, "location"),
-		"--listen", addr, "--auth", "none", "--state-dir", state}, b.connArgs(true)...)
+		"--listen", addr, "--admin-listen", "127.0.0.1:0", "--auth", "none", "--state-dir", state}, b.connArgs(true)...)
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return nil, "", err
 	}

@@ -51,11 +51,12 @@ curl -fsS -H 'Content-Type: application/json' "$INDEXSYNC_SEARCH_URL/org_alias/_
 
 step "The Sync API: indexsync serve on 127.0.0.1:$PORT, and the old job's command line (UserSync_run.sh)"
 KEY=demo-key-$RANDOM$RANDOM
-INDEXSYNC_API_KEYS=$KEY "$BIN" serve --listen "127.0.0.1:$PORT" --state-dir "$STATE/api" --log-format json >"$STATE/api/serve.log" 2>&1 &
+ADMIN=127.0.0.1:$((PORT + 1))
+INDEXSYNC_API_KEYS=$KEY "$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "$ADMIN" --state-dir "$STATE/api" --log-format json >"$STATE/api/serve.log" 2>&1 &
 SERVE=$!
 trap 'kill -TERM $SERVE 2>/dev/null || true; wait $SERVE 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -fsS "127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
-echo "  GET /health: $(curl -fsS "127.0.0.1:$PORT/health")"
+echo "  GET /health: $(curl -fsS "127.0.0.1:$PORT/health")    (admin address $ADMIN/health: $(curl -fsS "$ADMIN/health"))"
 (cd "$STATE/api" && INDEXSYNC_BIN=$BIN "$OLDPWD/UserSync_run.sh" \
   --context_param sunbird_cassandra_server="$INDEXSYNC_CASSANDRA_HOSTS" \
   --context_param sunbird_cassandra_port="$INDEXSYNC_CASSANDRA_PORT" \

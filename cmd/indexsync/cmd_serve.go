@@ -25,6 +25,7 @@ type serveOptions struct {
 	Cassandra       config.Cassandra
 	Search          config.Search
 	Listen          string
+	AdminListen     string
 	Auth            string
 	APIKeys         []secret.String
 	APIKeysFile     string
@@ -73,6 +74,7 @@ Prometheus. SIGTERM stops accepting calls and drains the queue.`,
 	o.Cassandra.AddFlags(fs)
 	o.Search.AddFlags(fs)
 	fs.StringVar(&o.Listen, "listen", ":9000", "address to listen on")
+	fs.StringVar(&o.AdminListen, "admin-listen", "127.0.0.1:9001", "address of /metrics, /health with each check's finding, and the status page (empty: none); the main address answers /health with healthy or not only")
 	fs.StringVar(&o.Auth, "auth", string(syncapi.AuthKeys), "how callers are checked: keys (a bearer key of --api-keys), none (a service behind the gateway on an internal address, as Sunbird's own), or jwt (the gateway consumers' JWTs, --jwt-credentials-file)")
 	fs.Var(config.SecretList{L: &o.APIKeys}, "api-keys", "--auth keys: accepted API keys, comma-separated (prefer INDEXSYNC_API_KEYS or --api-keys-file)")
 	fs.StringVar(&o.APIKeysFile, "api-keys-file", "", "--auth keys: file of accepted API keys, one a line")
@@ -136,6 +138,9 @@ func (o *serveOptions) finalize() error {
 	}
 	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: want host:port or :port", o.Listen))
+	}
+	if _, _, err := net.SplitHostPort(o.AdminListen); o.AdminListen != "" && err != nil {
+		errs = append(errs, fmt.Errorf("--admin-listen %q: want host:port or :port, or empty for none", o.AdminListen))
 	}
 	errs = append(errs,
 		config.Bound("--max-body", o.MaxBody, 1<<10, syncapi.MaxMaxBody),
@@ -221,5 +226,12 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 	if err != nil {
 		return &config.UsageError{Err: fmt.Errorf("listen on %s: %w (is another process using the port? change --listen)", o.Listen, err)}
 	}
-	return srv.Run(ctx, ln)
+	var admin net.Listener
+	if o.AdminListen != "" {
+		if admin, err = net.Listen("tcp", o.AdminListen); err != nil {
+			_ = ln.Close()
+			return &config.UsageError{Err: fmt.Errorf("listen on %s: %w (is another process using the port? change --admin-listen, or give it empty for none)", o.AdminListen, err)}
+		}
+	}
+	return srv.Run(ctx, ln, admin)
 }

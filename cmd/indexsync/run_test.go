@@ -65,7 +65,7 @@ func startServe(t *testing.T, f *testenv.Fixture) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := append([]string{"serve", "--listen", addr, "--state-dir", t.TempDir()}, f.CassandraArgs()...)
+	args := append([]string{"serve", "--listen", addr, "--admin-listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, f.CassandraArgs()...)
 	args = append(args, f.SearchArgs()...)
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), append(f.Env(), "INDEXSYNC_API_KEYS="+apiKey)...)

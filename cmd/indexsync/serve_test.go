@@ -72,7 +72,7 @@ func serveProcess(t *testing.T, f *testenv.Fixture, searchURL, stateDir string, 
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := append([]string{"serve", "--listen", addr, "--state-dir", stateDir, "--workers", "2", "--batch-size", "100"}, f.CassandraArgs()...)
+	args := append([]string{"serve", "--listen", addr, "--admin-listen", "127.0.0.1:0", "--state-dir", stateDir, "--workers", "2", "--batch-size", "100"}, f.CassandraArgs()...)
 	args = append(args, "--search-url", searchURL)
 	args = append(args, f.SearchArgs()[2:]...) // the index flags
 	cmd := exec.Command(binary(t), args...)

@@ -26,17 +26,28 @@ const (
 	RouteGatewaySync = "/api/data/v1/index/sync"
 )
 
-// Handler returns every route of the service.
+// Handler returns the routes of the service's main address: the Sync API
+// and a /health that answers only healthy or not (200 or 503), for load
+// balancers and probes. What the checks found, /metrics and the status
+// page are on AdminHandler, which serve binds to --admin-listen (loopback
+// by default): they tell anyone who can reach them how the backends fail.
 func (s *Server) Handler() http.Handler {
-	g := s.cfg.Gatherer
 	mux := http.NewServeMux()
 	sync := s.wrap(RouteSync, s.handleSync)
 	mux.Handle("POST "+RouteSync, sync)
 	mux.Handle("POST "+RouteGatewaySync, s.wrap(RouteGatewaySync, s.handleSync))
 	mux.Handle(RouteSync, s.wrap(RouteSync, methodNotAllowed))
 	mux.Handle(RouteGatewaySync, s.wrap(RouteGatewaySync, methodNotAllowed))
-	mux.HandleFunc("GET /health", s.handleHealth)
-	if g != nil {
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { s.handleHealth(w, r, false) })
+	return mux
+}
+
+// AdminHandler returns the operator's routes: /health with each check's
+// finding, /metrics and the status page.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { s.handleHealth(w, r, true) })
+	if g := s.cfg.Gatherer; g != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	}
 	mux.HandleFunc("GET /{$}", s.handleStatus)
@@ -270,17 +281,47 @@ func syncResult(kind sunbird.Kind, ids []string, es map[string]bool) map[string]
 	return result
 }
 
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	checks := map[string]string{}
-	healthy := true
+// HealthTimeout bounds each health check; the checks run at once, so one
+// backend that hangs is reported as such and does not starve the others.
+const HealthTimeout = 3 * time.Second
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, detail bool) {
+	type finding struct{ name, result string }
+	found := make(chan finding, len(s.cfg.Health))
 	for name, check := range s.cfg.Health {
-		if err := check(ctx); err != nil {
-			checks[name] = err.Error()
+		go func() {
+			ctx, cancel := context.WithTimeout(r.Context(), HealthTimeout)
+			defer cancel()
+			err := check(ctx)
+			switch {
+			case err == nil:
+				found <- finding{name, "ok"}
+			case ctx.Err() == context.DeadlineExceeded:
+				found <- finding{name, fmt.Sprintf("no answer within %s", HealthTimeout)}
+			default:
+				found <- finding{name, err.Error()}
+			}
+		}()
+	}
+	checks := map[string]string{}
+	for name := range s.cfg.Health {
+		checks[name] = fmt.Sprintf("no answer within %s", HealthTimeout) // until it answers
+	}
+	late := time.NewTimer(HealthTimeout + time.Second) // a check that ignores its deadline
+	defer late.Stop()
+collect:
+	for range s.cfg.Health {
+		select {
+		case f := <-found:
+			checks[f.name] = f.result
+		case <-late.C:
+			break collect
+		}
+	}
+	healthy := true
+	for _, result := range checks {
+		if result != "ok" {
 			healthy = false
-		} else {
-			checks[name] = "ok"
 		}
 	}
 	status := http.StatusOK
@@ -289,7 +330,11 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"healthy": healthy, "checks": checks, "queueDepth": s.queue.Len()})
+	answer := map[string]any{"healthy": healthy}
+	if detail {
+		answer["checks"], answer["queueDepth"], answer["journalIds"] = checks, s.queue.Len(), s.journal.Pending()
+	}
+	_ = json.NewEncoder(w).Encode(answer)
 }
 
 var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
@@ -302,7 +347,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <tr><td>queue</td><td>{{.Queue}} of {{.Capacity}} ids waiting</td></tr>
 <tr><td>workers</td><td>{{.Workers}}</td></tr>
 </table>
-<p>POST <code>/v1/data/sync</code> or <code>/api/data/v1/index/sync</code>; <a href="/health">/health</a>; <a href="/metrics">/metrics</a>.</p>
+<p>The Sync API takes POST <code>/v1/data/sync</code> or <code>/api/data/v1/index/sync</code> on its main address; here: <a href="/health">/health</a>, <a href="/metrics">/metrics</a>.</p>
 </body></html>
 `))
 

@@ -140,17 +140,18 @@ func New(cfg Config, loader Loader, writer Writer, log *slog.Logger, reg *promet
 	return s, nil
 }
 
-// Run serves on ln and runs the background workers until ctx ends, then
-// shuts down gracefully: it stops accepting, finishes the calls in flight
-// and drains the queue within ShutdownTimeout. Ids it could not index are
-// written to a file in StateDir and logged.
-func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+// Run serves the API on ln (and the admin routes on admin, unless nil) and
+// runs the background workers until ctx ends, then shuts down gracefully:
+// it stops accepting, finishes the calls in flight and drains the queue
+// within ShutdownTimeout. Ids it could not index are written to a file in
+// StateDir and logged.
+func (s *Server) Run(ctx context.Context, ln, admin net.Listener) error {
+	srv := s.httpServer(s.Handler())
+	var adminSrv *http.Server
+	if admin != nil {
+		adminSrv = s.httpServer(s.AdminHandler())
+		go func() { _ = adminSrv.Serve(admin) }()
+		s.log.Info("admin routes (/health detail, /metrics, status page)", "addr", admin.Addr().String())
 	}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
@@ -178,6 +179,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		s.log.Warn("http shutdown", "err", err)
+	}
+	if adminSrv != nil {
+		_ = adminSrv.Close() // nothing in flight there worth waiting for
 	}
 	s.queue.Close()
 	done := make(chan struct{})
@@ -218,6 +222,16 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", serveErr)
 	}
 	return nil
+}
+
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
 }
 
 // worker indexes queued ids in bulk until the queue is closed and empty.

@@ -314,7 +314,7 @@ func TestQueueFullGives503AndLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	go func() { done <- s.Run(ctx, ln, nil) }()
 
 	accepted := map[string]bool{}
 	var got503 bool
@@ -363,7 +363,7 @@ func TestShutdownDrainsQueue(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	go func() { done <- s.Run(ctx, ln, nil) }()
 	for b := 0; b < 10; b++ {
 		if code, _ := post(t, s.Handler(), RouteSync, testKey, idsBody(100)); code != 200 {
 			t.Fatalf("status %d", code)
@@ -393,7 +393,7 @@ func TestShutdownTimeoutSavesIDs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	go func() { done <- s.Run(ctx, ln, nil) }()
 	post(t, s.Handler(), RouteSync, testKey, idsBody(100))
 	time.Sleep(20 * time.Millisecond)
 	cancel()
@@ -433,12 +433,61 @@ func TestMetricsAndStatus(t *testing.T) {
 	}
 	h := s.Handler()
 	post(t, h, RouteSync, "", idsBody(3))
+	admin := s.AdminHandler()
 	for path, want := range map[string]string{"/metrics": `indexsync_sync_ids_total{mode="background",object_type="user",outcome="queued"} 3`, "/": "indexsync Sync API"} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		admin.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 		if rec.Code != 200 || !bytes.Contains(rec.Body.Bytes(), []byte(want)) {
-			t.Errorf("GET %s: %d, body lacks %q", path, rec.Code, want)
+			t.Errorf("admin GET %s: %d, body lacks %q", path, rec.Code, want)
 		}
+		// not on the main address, which anyone who can call the API reaches
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code == 200 {
+			t.Errorf("main GET %s: 200, want it only on the admin address", path)
+		}
+	}
+}
+
+// TestHealthChecksApart: a backend that hangs is named as the one that
+// hangs, the other check still answers, and the answer comes within the
+// check's deadline; the main address says only healthy or not.
+func TestHealthChecksApart(t *testing.T) {
+	hang := make(chan struct{})
+	defer close(hang)
+	s := newTestServer(t, Config{Auth: AuthNone, Health: map[string]func(context.Context) error{
+		"cassandra": func(ctx context.Context) error { return nil },
+		"search": func(ctx context.Context) error {
+			select { // an engine that accepts the connection and never answers
+			case <-hang:
+			case <-ctx.Done():
+			}
+			return ctx.Err()
+		},
+		"stuck": func(context.Context) error { <-hang; return nil }, // ignores its deadline
+	}}, fakeLoader{}, &recordingWriter{})
+	start := time.Now()
+	rec := httptest.NewRecorder()
+	s.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	took := time.Since(start)
+	var got struct {
+		Healthy bool              `json:"healthy"`
+		Checks  map[string]string `json:"checks"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"cassandra": "ok", "search": "no answer within 3s", "stuck": "no answer within 3s"}
+	if rec.Code != 503 || got.Healthy || !cmp.Equal(got.Checks, want) {
+		t.Errorf("admin /health: %d %s, want 503 with %v", rec.Code, rec.Body.String(), want)
+	}
+	if took > HealthTimeout+2*time.Second {
+		t.Errorf("/health took %s", took)
+	}
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	if rec.Code != 503 || strings.TrimSpace(rec.Body.String()) != `{"healthy":false}` {
+		t.Errorf("main /health: %d %s, want 503 {\"healthy\":false} and no detail", rec.Code, rec.Body.String())
 	}
 }
 

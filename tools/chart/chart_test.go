@@ -300,8 +300,8 @@ func check(t *testing.T, objs []object, shards int) {
 		case "PodDisruptionBudget":
 			pdb = decode[policyv1.PodDisruptionBudget](t, o)
 		case "ServiceMonitor":
-			if !bytes.Contains(o.YAML, []byte("path: /metrics")) || !bytes.Contains(o.YAML, []byte("port: http")) {
-				t.Errorf("ServiceMonitor does not scrape port http /metrics:\n%s", o.YAML)
+			if !bytes.Contains(o.YAML, []byte("path: /metrics")) || !bytes.Contains(o.YAML, []byte("port: admin")) {
+				t.Errorf("ServiceMonitor does not scrape port admin /metrics:\n%s", o.YAML)
 			}
 		}
 	}
@@ -334,8 +334,22 @@ func checkServe(t *testing.T, d *appsv1.Deployment, svc *corev1.Service) {
 	if len(c.Args) == 0 || c.Args[0] != "serve" {
 		t.Errorf("Deployment args %q, want serve", c.Args)
 	}
-	if len(c.Ports) != 1 || c.Ports[0].Name != "http" {
-		t.Fatalf("Deployment ports %+v, want one named http", c.Ports)
+	if len(c.Ports) != 2 || c.Ports[0].Name != "http" || c.Ports[1].Name != "admin" {
+		t.Fatalf("Deployment ports %+v, want http and admin", c.Ports)
+	}
+	// the admin address (/metrics, /health detail) is on the pod's loopback
+	// unless Prometheus scrapes it through the ServiceMonitor
+	admin := c.Ports[1].ContainerPort
+	onPod := slices.Contains(c.Args, fmt.Sprintf("--admin-listen=:%d", admin))
+	onLoopback := slices.Contains(c.Args, fmt.Sprintf("--admin-listen=127.0.0.1:%d", admin))
+	servicePorts := map[string]bool{}
+	if svc != nil {
+		for _, p := range svc.Spec.Ports {
+			servicePorts[p.Name] = true
+		}
+	}
+	if onPod == onLoopback || onPod != servicePorts["admin"] {
+		t.Errorf("serve args %q, Service ports %v: want --admin-listen on the pod's loopback, or on its address with a Service port admin (ServiceMonitor)", c.Args, servicePorts)
 	}
 	for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/health" || p.HTTPGet.Port.String() != "http" {
