@@ -76,7 +76,7 @@ Prometheus. SIGTERM stops accepting calls and drains the queue.`,
 	fs.StringVar(&o.Listen, "listen", ":9000", "address to listen on")
 	fs.StringVar(&o.AdminListen, "admin-listen", "127.0.0.1:9001", "address of /metrics, /health with each check's finding, and the status page (empty: none); the main address answers /health with healthy or not only")
 	fs.StringVar(&o.Auth, "auth", string(syncapi.AuthKeys), "how callers are checked: keys (a bearer key of --api-keys), none (a service behind the gateway on an internal address, as Sunbird's own), or jwt (the gateway consumers' JWTs, --jwt-credentials-file)")
-	fs.Var(config.SecretList{L: &o.APIKeys}, "api-keys", "--auth keys: accepted API keys, comma-separated (prefer INDEXSYNC_API_KEYS or --api-keys-file)")
+	fs.Var(config.SecretList{L: &o.APIKeys}, "api-keys", "--auth keys: accepted API keys, comma-separated (prefer INDEXSYNC_API_KEYS or --api-keys-file); a key that contains a comma goes in --api-keys-file, one a line")
 	fs.StringVar(&o.APIKeysFile, "api-keys-file", "", "--auth keys: file of accepted API keys, one a line")
 	fs.StringVar(&o.JWTFile, "jwt-credentials-file", "", `--auth jwt: JSON file of the consumers' JWT credentials: [{"key","algorithm":"HS256"|"RS256","secret"|"rsa_public_key"}], or the gateway's {"data":[…]} export`)
 	fs.BoolVar(&o.InsecureNoAuth, "insecure-no-auth", false, "the old name of --auth none")
@@ -221,6 +221,9 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 		log.Info("--auth none: the Sync API accepts calls without a key, as Sunbird's own service behind its gateway; listen only on an internal address", "listen", o.Listen)
 	case syncapi.AuthMode(o.Auth) == syncapi.AuthJWT:
 		log.Info("--auth jwt: calls need a gateway consumer's JWT", "credentials", len(o.jwtCreds))
+	default:
+		// the count shows a key that a comma cut in two (--api-keys is a comma list)
+		log.Info("--auth keys: calls need one of the API keys", "keys", len(o.APIKeys))
 	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {

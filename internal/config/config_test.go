@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
+
+	"github.com/indexsync/indexsync/internal/secret"
 )
 
 func TestLayerPrecedence(t *testing.T) {
@@ -135,5 +137,22 @@ func TestByteSize(t *testing.T) {
 	}
 	if _, err := ParseByteSize("lots"); err == nil {
 		t.Error("ParseByteSize(lots): want an error")
+	}
+}
+
+func TestSecretListRefusesEmptyKeys(t *testing.T) {
+	var keys []secret.String
+	v := SecretList{L: &keys}
+	if err := v.Set(" k1-aaaa , k2-bbbb "); err != nil || len(keys) != 2 || keys[0].Reveal() != "k1-aaaa" || keys[1].Reveal() != "k2-bbbb" {
+		t.Fatalf("Set of two keys: %v, %d keys", err, len(keys))
+	}
+	for _, in := range []string{"k1,,k2", "k1,", ",k1", " ", "k1, ,k2"} {
+		err := v.Set(in)
+		if err == nil || !strings.Contains(err.Error(), "must go in the keys file") {
+			t.Errorf("Set(%q): err = %v, want an empty key refused", in, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "k1") {
+			t.Errorf("Set(%q): the error shows a key: %v", in, err)
+		}
 	}
 }

@@ -72,13 +72,18 @@ func (ByteSize) Type() string { return "size" }
 // SecretList is a pflag.Value for a comma-separated list of secrets.
 type SecretList struct{ L *[]secret.String }
 
-// Set implements pflag.Value; each call replaces the list.
+// Set implements pflag.Value; each call replaces the list. Keys are
+// separated by commas (spaces around them are dropped); an empty key is
+// refused rather than skipped, since it usually means a key that held a
+// comma was cut in two: such a key goes in a file, one a line.
 func (v SecretList) Set(s string) error {
 	var out []secret.String
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, secret.New(p))
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if p = strings.TrimSpace(p); p == "" {
+			return fmt.Errorf("key %d of %d is empty: keys are separated by commas, so a key that contains a comma must go in the keys file (one a line)", i+1, len(parts))
 		}
+		out = append(out, secret.New(strings.TrimSpace(p)))
 	}
 	*v.L = out
 	return nil
