@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"time"
 
 	"github.com/indexsync/indexsync/internal/buildinfo"
 	"github.com/indexsync/indexsync/internal/cassandra"
@@ -87,3 +88,7 @@ func requireIndex(ctx context.Context, c *search.Client, s *config.Search, kind 
 	}
 	return name, flag, nil
 }
+
+// closeWait bounds closing the Cassandra session at the end of a command: a
+// node that stopped answering must not hold the process past its deadline.
+const closeWait = 2 * time.Second

@@ -285,7 +285,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer sess.CloseWithin(closeWait)
 	runMS := plan.RunMS(time.Now())
 	tgt, client, rb, err := o.wireTarget(ctx, log, runMS, resuming)
 	if err != nil {

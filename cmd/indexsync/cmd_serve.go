@@ -165,7 +165,7 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer sess.CloseWithin(closeWait)
 	client, info, err := connectSearch(ctx, o.Search, o.Retries)
 	if err != nil {
 		return err

@@ -123,7 +123,7 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer sess.CloseWithin(closeWait)
 	client, info, err := connectVerifySearch(ctx, o.Search, o.Retries)
 	if err != nil {
 		return err

@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,5 +153,88 @@ func TestServeKill9KeepsQueuedIDs(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(state, syncapi.JournalDir, "segment-*"))
 	if len(left) != 0 {
 		t.Errorf("journal segments left after every id was indexed: %v", left)
+	}
+}
+
+// TestServeShutdownWithCassandraFrozen: SIGTERM while Cassandra has stopped
+// answering (paused, partitioned) ends within --shutdown-timeout and the
+// session's close bound, and the ids still queued are kept (failed-ids
+// file or journal), not lost.
+func TestServeShutdownWithCassandraFrozen(t *testing.T) {
+	f := testenv.NewFixture(t, 200, 5, 92)
+	proxy := testenv.NewProxy(t, net.JoinHostPort(f.Cass.Host, strconv.Itoa(f.Cass.Port)))
+	host, port, _ := net.SplitHostPort(proxy.Addr)
+	state := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	args := append([]string{"serve", "--listen", addr, "--admin-listen", "", "--state-dir", state, "--shutdown-timeout", "3s"}, f.CassandraArgs()...)
+	args = append(append(args, f.SearchArgs()...), "--cassandra-hosts", host, "--cassandra-port", port)
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), append(f.Env(), "INDEXSYNC_API_KEYS="+apiKey)...)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	waitFor(t, 60*time.Second, "serve healthy", func() bool {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	proxy.Freeze()
+	ids := f.UserIDs()
+	body, _ := json.Marshal(map[string]any{"request": map[string]any{"objectType": "user", "objectIds": ids}})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+syncapi.RouteSync, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("queueing: %d", resp.StatusCode)
+	}
+	time.Sleep(500 * time.Millisecond) // the workers are now stuck reading from Cassandra
+	start := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("serve still running 30 s after SIGTERM with --shutdown-timeout 3s\n%s", logs.String())
+	}
+	took := time.Since(start)
+	t.Logf("SIGTERM to exit: %s (--shutdown-timeout 3s, session close bound %s)", took.Round(time.Millisecond), closeWait)
+	if took > 3*time.Second+closeWait+3*time.Second {
+		t.Errorf("shutdown took %s, more than --shutdown-timeout 3s + %s to close the session (+3 s of slack)\n%s", took, closeWait, logs.String())
+	}
+	// every accepted id is in the failed-ids file or still in the journal
+	kept := 0
+	if files, _ := filepath.Glob(filepath.Join(state, "serve-failed-user_*.txt")); len(files) == 1 {
+		data, _ := os.ReadFile(files[0])
+		kept = len(strings.Fields(string(data)))
+	}
+	if kept != len(ids) {
+		segs, _ := filepath.Glob(filepath.Join(state, syncapi.JournalDir, "segment-*"))
+		if len(segs) == 0 {
+			t.Errorf("%d of %d accepted ids in the failed-ids file and no journal left\n%s", kept, len(ids), logs.String())
+		}
 	}
 }
