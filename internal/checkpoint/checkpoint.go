@@ -276,14 +276,27 @@ func appendString(b []byte, v string) ([]byte, error) {
 }
 
 // writeAtomic saves data over path atomically (see package atomicfile).
-func writeAtomic(path string, data []byte) error {
-	err := atomicfile.Write(path, data)
+// SaveError is a checkpoint that could not be written (a full disk, a
+// state dir gone read-only): the file on disk still holds the last state
+// that was saved, so a resume starts from there.
+type SaveError struct {
+	Path string
+	Err  error
+}
+
+func (e *SaveError) Error() string {
 	var ce *atomicfile.CreateError
-	switch {
-	case errors.As(err, &ce):
-		return fmt.Errorf("save checkpoint: %w (choose a writable --state-dir)", err)
-	case err != nil:
-		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	if errors.As(e.Err, &ce) {
+		return fmt.Sprintf("save checkpoint: %v (choose a writable --state-dir)", e.Err)
+	}
+	return fmt.Sprintf("save checkpoint %s: %v", e.Path, e.Err)
+}
+
+func (e *SaveError) Unwrap() error { return e.Err }
+
+func writeAtomic(path string, data []byte) error {
+	if err := atomicfile.Write(path, data); err != nil {
+		return &SaveError{Path: path, Err: err}
 	}
 	return nil
 }

@@ -77,6 +77,9 @@ func Execute(ctx context.Context, j Job) Report {
 	})
 	out.ThisRun = res.Counts
 	resume := fmt.Sprintf("checkpoint saved in %s: run again with --resume", j.CheckpointPath)
+	if _, notSaved := errors.AsType[*checkpoint.SaveError](runErr); notSaved {
+		resume = fmt.Sprintf("the checkpoint in %s could NOT be updated and holds the last state saved before: free space in --state-dir, then run again with --resume (the blocks sent since that save are sent again)", j.CheckpointPath)
+	}
 	switch {
 	case runErr != nil && errors.Is(runErr, ErrNoProgress) && outcome.Of(ctx, runErr) == outcome.Unreachable:
 		out.Err = runErr // the target was never usable: the "cannot connect" of a start

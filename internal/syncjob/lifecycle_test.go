@@ -3,6 +3,8 @@ package syncjob
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -125,5 +127,32 @@ func TestExecuteInterrupted(t *testing.T) {
 	}
 	if st, _ := checkpoint.Load(path); st.Complete || st.Counts.Succeeded != 200 {
 		t.Errorf("checkpoint %+v, want 2 blocks confirmed and not complete", st.Counts)
+	}
+}
+
+// TestExecuteCheckpointNotSaved: when the checkpoint cannot be written (its
+// directory gone, a full disk), the run stops and says the checkpoint was
+// NOT updated, instead of "checkpoint saved".
+func TestExecuteCheckpointNotSaved(t *testing.T) {
+	tr, path := newTracker(t, testUnits())
+	blocks := 0
+	tgt := &fakeTarget{fail: func([]Item) (map[string]string, error) {
+		if blocks++; blocks == 3 {
+			if err := os.RemoveAll(filepath.Dir(path)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil, nil
+	}}
+	rep := Execute(context.Background(), Job{
+		Spec: Spec{BlockSize: 100, Concurrency: 1}, Tracker: tr, Source: seqSource{}, Target: tgt,
+		Records: &fakeRecords{}, CheckpointPath: path,
+	})
+	if rep.Class != outcome.Fatal || rep.Err == nil {
+		t.Fatalf("class %v err %v, want a fatal stop", rep.Class, rep.Err)
+	}
+	msg := rep.Err.Error()
+	if !strings.Contains(msg, "could NOT be updated") || strings.Contains(msg, "checkpoint saved") {
+		t.Errorf("err %q: want it to say the checkpoint was not updated", msg)
 	}
 }
