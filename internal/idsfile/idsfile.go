@@ -40,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"time"
 	"unicode/utf8"
 )
 
@@ -124,7 +125,16 @@ func ReadFile(ctx context.Context, path string) (Result, error) {
 		return Result{}, fmt.Errorf("open ids file: %w (check --ids-file)", err)
 	}
 	defer func() { _ = f.Close() }() // read only
+	// A read blocked on a pipe or a stalled network file system ends when ctx
+	// does (SIGTERM): the deadline interrupts it where the file supports
+	// one; a regular file's reads do not block long, and ctxReader checks
+	// ctx between them.
+	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Now()) })
+	defer stop()
 	res, err := Read(ctxReader{ctx, f})
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
 	if err != nil {
 		return res, fmt.Errorf("read ids file %s: %w (check --ids-file)", path, err)
 	}

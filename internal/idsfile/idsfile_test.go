@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -416,5 +418,38 @@ func TestCheck(t *testing.T) {
 		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
 			t.Errorf("Check(%q) = %v, want %q", id, err, want)
 		}
+	}
+}
+
+// TestReadFileEndsWithContext: a read blocked on a pipe whose writer has
+// stalled ends when the context does (SIGTERM while an ids file is read).
+func TestReadFileEndsWithContext(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "ids")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFO here: %v", err)
+	}
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		_, _ = w.WriteString("u1\nu2\n")
+		time.Sleep(time.Minute) // a writer that stalls, holding the pipe open
+		_ = w.Close()
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() {
+		_, err := ReadFile(ctx, fifo)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("ReadFile = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadFile still blocked 10 s after its context ended")
 	}
 }
