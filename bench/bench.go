@@ -335,6 +335,15 @@ func (b *bench) indexsync(ctx context.Context, logPath string, args ...string) e
 	return nil
 }
 
+// rangesFlag is indexsync's --ranges for BENCH_RANGES: "auto" for 0 (run
+// refuses an explicit 0 since its flags took auto).
+func (b *bench) rangesFlag() string {
+	if b.cfg.Ranges == 0 {
+		return "auto"
+	}
+	return strconv.Itoa(b.cfg.Ranges)
+}
+
 // connArgs are indexsync's connection flags for the stack.
 func (b *bench) connArgs(withSearch bool) []string {
 	a := []string{"--cassandra-hosts", b.st.CassandraHost, "--cassandra-port", strconv.Itoa(b.st.CassandraPort),
@@ -629,7 +638,7 @@ func (b *bench) armT(ctx context.Context, n, round int, dir, docs string) error 
 	state := filepath.Join(dir, fmt.Sprintf("T%d", round))
 	args := append([]string{"run", "--target", "search", "--keyspace", keyspaceOf(n), "--user-index", alias,
 		"--concurrency", strconv.Itoa(b.cfg.Concurrency), "--block-size", strconv.Itoa(b.cfg.BlockSize),
-		"--bulk-bytes", strconv.FormatInt(b.cfg.BulkBytes, 10), "--ranges", strconv.Itoa(b.cfg.Ranges),
+		"--bulk-bytes", strconv.FormatInt(b.cfg.BulkBytes, 10), "--ranges", b.rangesFlag(),
 		"--state-dir", state}, b.connArgs(true)...)
 	r := benchRun{Arm: "T", Users: n, Round: round,
 		Settings: map[string]any{"concurrency": b.cfg.Concurrency, "blockSize": b.cfg.BlockSize, "bulkBytes": b.cfg.BulkBytes, "ranges": b.cfg.Ranges, "shards": b.cfg.Shards}}
@@ -796,7 +805,7 @@ func (b *bench) armT2(ctx context.Context, n int, dir string) error {
 	state := filepath.Join(dir, "T2")
 	args := append([]string{"run", "--target", "api", "--keyspace", keyspaceOf(n), "--api-endpoint", endpoint,
 		"--concurrency", strconv.Itoa(b.cfg.T2Conc), "--block-size", strconv.Itoa(b.cfg.T2Block), "--sleep", "0",
-		"--ranges", strconv.Itoa(b.cfg.Ranges), "--state-dir", state}, b.connArgs(false)...)
+		"--ranges", b.rangesFlag(), "--state-dir", state}, b.connArgs(false)...)
 	r := benchRun{Arm: "T2", Users: n, Round: 1,
 		Settings: map[string]any{"concurrency": b.cfg.T2Conc, "blockSize": b.cfg.T2Block, "sleep": "0s", "ranges": b.cfg.Ranges, "shards": b.cfg.Shards}}
 	b.runIndexsync(ctx, &r, filepath.Join(dir, "T2.log"), state, args, time.Duration(b.cfg.T2Seconds)*time.Second)
