@@ -74,6 +74,7 @@ type bench struct {
 	finishC func() error // arm C running in the background, if any
 	checks  []docCheck
 	seedSec map[int]float64
+	spark   sparkJob // arm P's job (BENCH_PEER=spark)
 }
 
 func runBench(ctx context.Context, cfg benchConfig) error {
@@ -90,6 +91,12 @@ func runBench(ctx context.Context, cfg benchConfig) error {
 		return err
 	}
 	b := &bench{cfg: cfg, self: self, started: time.Now(), seedSec: map[int]float64{}}
+	if cfg.Peer == "spark" {
+		// before the stack: without the job there is no bench to run
+		if b.spark, err = buildSpark(ctx, cfg.OutDir); err != nil {
+			return err
+		}
+	}
 
 	st, err := upStack(ctx)
 	defer st.down()
@@ -185,6 +192,9 @@ func (b *bench) estimate(arm string, n int) time.Duration {
 	return 0
 }
 
+// roundArms run once in each round, interleaved.
+var roundArms = []string{"A", "B", "T", "P"}
+
 // size runs every arm for n users.
 func (b *bench) size(ctx context.Context, n int, last bool) error {
 	dir := filepath.Join(b.cfg.OutDir, fmt.Sprintf("run_%d", n))
@@ -215,6 +225,7 @@ func (b *bench) size(ctx context.Context, n int, last bool) error {
 		"B":  func() error { return b.armB(ctx, n, b.round, dir) },
 		"T":  func() error { return b.armT(ctx, n, b.round, dir, docs) },
 		"T2": func() error { return b.armT2(ctx, n, dir) },
+		"P":  func() error { return b.armP(ctx, n, b.round, dir) },
 	}
 	measure := func(arm string) error {
 		if !b.cfg.runs(arm) {
@@ -235,7 +246,7 @@ func (b *bench) size(ctx context.Context, n int, last bool) error {
 	for b.round = 1; b.round <= b.cfg.Rounds; b.round++ {
 		// a round runs whole or not at all, so the arms stay interleaved
 		var est time.Duration
-		for _, arm := range []string{"A", "B", "T"} {
+		for _, arm := range roundArms {
 			if b.cfg.runs(arm) {
 				est += b.estimate(arm, n)
 			}
@@ -244,7 +255,7 @@ func (b *bench) size(ctx context.Context, n int, last bool) error {
 			logf("time budget %s: skipping rounds %d to %d of %d users, which would end after it (a round takes about %s)", b.cfg.Budget, b.round, b.cfg.Rounds, n, est.Round(time.Second))
 			break
 		}
-		for _, arm := range []string{"A", "B", "T"} {
+		for _, arm := range roundArms {
 			if err := measure(arm); err != nil {
 				return err
 			}
@@ -335,6 +346,15 @@ func (b *bench) indexsync(ctx context.Context, logPath string, args ...string) e
 	return nil
 }
 
+// rangesFlag is indexsync's --ranges for BENCH_RANGES: "auto" for 0 (run
+// refuses an explicit 0 since its flags took auto).
+func (b *bench) rangesFlag() string {
+	if b.cfg.Ranges == 0 {
+		return "auto"
+	}
+	return strconv.Itoa(b.cfg.Ranges)
+}
+
 // connArgs are indexsync's connection flags for the stack.
 func (b *bench) connArgs(withSearch bool) []string {
 	a := []string{"--cassandra-hosts", b.st.CassandraHost, "--cassandra-port", strconv.Itoa(b.st.CassandraPort),
@@ -376,6 +396,7 @@ func (b *bench) cleanup(ctx context.Context, n int) {
 		}
 	}
 	b.deleteIndex(ctx, aliasOf(n, "raw"))
+	b.deleteIndex(ctx, aliasOf(n, "peer"))
 	if err := b.sess.Query("DROP KEYSPACE IF EXISTS " + keyspaceOf(n)).ExecContext(ctx); err != nil {
 		logf("drop keyspace %s: %v", keyspaceOf(n), err)
 	}
@@ -629,7 +650,7 @@ func (b *bench) armT(ctx context.Context, n, round int, dir, docs string) error 
 	state := filepath.Join(dir, fmt.Sprintf("T%d", round))
 	args := append([]string{"run", "--target", "search", "--keyspace", keyspaceOf(n), "--user-index", alias,
 		"--concurrency", strconv.Itoa(b.cfg.Concurrency), "--block-size", strconv.Itoa(b.cfg.BlockSize),
-		"--bulk-bytes", strconv.FormatInt(b.cfg.BulkBytes, 10), "--ranges", strconv.Itoa(b.cfg.Ranges),
+		"--bulk-bytes", strconv.FormatInt(b.cfg.BulkBytes, 10), "--ranges", b.rangesFlag(),
 		"--state-dir", state}, b.connArgs(true)...)
 	r := benchRun{Arm: "T", Users: n, Round: round,
 		Settings: map[string]any{"concurrency": b.cfg.Concurrency, "blockSize": b.cfg.BlockSize, "bulkBytes": b.cfg.BulkBytes, "ranges": b.cfg.Ranges, "shards": b.cfg.Shards}}
@@ -796,7 +817,7 @@ func (b *bench) armT2(ctx context.Context, n int, dir string) error {
 	state := filepath.Join(dir, "T2")
 	args := append([]string{"run", "--target", "api", "--keyspace", keyspaceOf(n), "--api-endpoint", endpoint,
 		"--concurrency", strconv.Itoa(b.cfg.T2Conc), "--block-size", strconv.Itoa(b.cfg.T2Block), "--sleep", "0",
-		"--ranges", strconv.Itoa(b.cfg.Ranges), "--state-dir", state}, b.connArgs(false)...)
+		"--ranges", b.rangesFlag(), "--state-dir", state}, b.connArgs(false)...)
 	r := benchRun{Arm: "T2", Users: n, Round: 1,
 		Settings: map[string]any{"concurrency": b.cfg.T2Conc, "blockSize": b.cfg.T2Block, "sleep": "0s", "ranges": b.cfg.Ranges, "shards": b.cfg.Shards}}
 	b.runIndexsync(ctx, &r, filepath.Join(dir, "T2.log"), state, args, time.Duration(b.cfg.T2Seconds)*time.Second)

@@ -27,7 +27,9 @@ type benchConfig struct {
 	T2Block     int           `json:"t2BlockSize"`
 	T2Seconds   int           `json:"t2Seconds"`  // BENCH_T2_SECONDS: T2 is stopped after syncing this long (0: runs to the end)
 	CSeconds    int           `json:"cSeconds"`   // BENCH_C_SECONDS: how long arm C runs
-	Arms        []string      `json:"arms"`       // BENCH_ARMS: which arms run (A,B,T,T2,C)
+	Arms        []string      `json:"arms"`       // BENCH_ARMS: which arms run (A,B,T,T2,C), plus P with BENCH_PEER
+	Peer        string        `json:"peer"`       // BENCH_PEER: "spark" adds arm P, the Spark job of bench/spark
+	SparkOpts   []string      `json:"sparkOpts"`  // BENCH_SPARK_OPTS: JVM flags for P after the bench's own (-Xmx, -Dspark.*=…)
 	Refresh     string        `json:"refresh"`    // BENCH_REFRESH: refresh_interval of the fresh indexes ("": the mapping's, 1s)
 	Settle      time.Duration `json:"settle"`     // BENCH_SETTLE: longest wait for a quiet machine before each arm
 	Keep        bool          `json:"keep"`       // BENCH_KEEP: keep keyspaces, indexes and documents files
@@ -124,11 +126,19 @@ func loadConfig() (benchConfig, error) {
 		for _, a := range strings.Split(v, ",") {
 			a = strings.ToUpper(strings.TrimSpace(a))
 			if !slices.Contains([]string{"A", "B", "T", "T2", "C"}, a) {
-				errs = append(errs, fmt.Errorf("BENCH_ARMS: unknown arm %q (use A, B, T, T2, C)", a))
+				errs = append(errs, fmt.Errorf("BENCH_ARMS: unknown arm %q (use A, B, T, T2, C; arm P runs with BENCH_PEER=spark)", a))
 			}
 			c.Arms = append(c.Arms, a)
 		}
 	}
+	switch c.Peer = os.Getenv("BENCH_PEER"); c.Peer {
+	case "":
+	case "spark":
+		c.Arms = append(c.Arms, "P")
+	default:
+		errs = append(errs, fmt.Errorf("BENCH_PEER=%q: the one peer is spark (or leave it unset)", c.Peer))
+	}
+	c.SparkOpts = strings.Fields(os.Getenv("BENCH_SPARK_OPTS"))
 	if v := os.Getenv("BENCH_SETTLE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {

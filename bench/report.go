@@ -81,7 +81,7 @@ func (b *bench) report() *report {
 		rep.Machine["pinned"] = map[string]string{"searchEngine": b.pinned[0], "rest": b.pinned[1]}
 	}
 	rep.TotalSecs = rep.Finished.Sub(rep.Started).Seconds()
-	for _, arm := range []string{"A", "B", "D", "T", "T2", "C"} {
+	for _, arm := range []string{"A", "B", "D", "T", "T2", "C", "P"} {
 		for _, n := range rep.Sizes {
 			var dps []float64
 			cpu := map[string][]float64{}
@@ -164,6 +164,11 @@ func (rep *report) targets() {
 		rep.Targets = append(rep.Targets,
 			check(fmt.Sprintf("T/min(A,B), %s users", thousands(n)), t/ceiling, 0.85),
 			check(fmt.Sprintf("T2/T, %s users", thousands(n)), t2/t, 0.6))
+		if rep.Config.runs("P") { // a failed P is a MISS, not a missing line
+			p := rep.dps("P", n)
+			rep.Ratios[fmt.Sprintf("T/P@%d", n)] = jsonNum(t / p)
+			rep.Targets = append(rep.Targets, check(fmt.Sprintf("T/P (Spark), %s users", thousands(n)), t/p, 3))
+		}
 	}
 	c := math.NaN() // C runs once, on the first size
 	for _, st := range rep.Stats {
@@ -232,12 +237,23 @@ var armNames = map[string]string{
 	"T":  "T  indexsync run --target search",
 	"T2": "T2 indexsync run --target api + serve",
 	"C":  "C  old job: block 100, sleep 10s",
+	"P":  "P  peer: Spark local mode + connectors",
 }
 
 func (rep *report) print(w io.Writer) {
 	c := rep.Config
-	fmt.Fprintf(w, "\nindexsync bench — %d cores, %s, Cassandra %s; medians of %d rounds (A, B, T interleaved); %.0f s in all\n",
-		runtime.NumCPU(), rep.Machine["engine"], rep.Machine["cassandra"], c.Rounds, rep.TotalSecs)
+	var interleaved []string
+	for _, arm := range roundArms {
+		if c.runs(arm) {
+			interleaved = append(interleaved, arm)
+		}
+	}
+	rounds := "no arm"
+	if len(interleaved) > 0 {
+		rounds = strings.Join(interleaved, ", ")
+	}
+	fmt.Fprintf(w, "\nindexsync bench — %d cores, %s, Cassandra %s; medians of %d rounds (%s interleaved); %.0f s in all\n",
+		runtime.NumCPU(), rep.Machine["engine"], rep.Machine["cassandra"], c.Rounds, rounds, rep.TotalSecs)
 	fmt.Fprintf(w, "T and A: %d workers, %d docs/bulk, bulk cap %s; B and T: ranges %s; T2: %d workers, %d ids/call; user index %s shards, 0 replicas\n\n",
 		c.Concurrency, c.BlockSize, byteSize(c.BulkBytes), rangesText(c.Ranges, c.Concurrency), c.T2Conc, c.T2Block, shardsText(c.Shards))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -246,7 +262,7 @@ func (rep *report) print(w io.Writer) {
 		head += fmt.Sprintf("docs/s @%s\tRSS MiB\t", thousands(n))
 	}
 	fmt.Fprintln(tw, head+"CPU s/1k docs: self+serve / cass / search\tbusy\tothers\t")
-	for _, arm := range []string{"A", "B", "T", "T2", "C", "D"} {
+	for _, arm := range []string{"A", "B", "T", "T2", "C", "P", "D"} {
 		line := armNames[arm] + "\t"
 		any := false
 		var last *armStats
@@ -275,7 +291,7 @@ func (rep *report) print(w io.Writer) {
 	tw.Flush()
 	var short []string
 	for _, st := range rep.Stats {
-		if (st.Arm == "A" || st.Arm == "B" || st.Arm == "T") && st.Runs < c.Rounds {
+		if slices.Contains(roundArms, st.Arm) && st.Runs < c.Rounds {
 			short = append(short, fmt.Sprintf("%s@%s: %d", st.Arm, thousands(st.Users), st.Runs))
 		}
 	}
@@ -310,6 +326,7 @@ func (rep *report) print(w io.Writer) {
 		fmt.Fprintf(w, "BENCH_PIN: the search engine ran on CPUs %s, Cassandra, indexsync and the arms on CPUs %s (two machines in miniature)\n",
 			pinned["searchEngine"], pinned["rest"])
 	}
+	rep.printPeer(w)
 	for _, d := range rep.DocChecks {
 		fmt.Fprintf(w, "documents, %s users: %d of %d sampled byte-identical between T's index and A's input\n", thousands(d.Users), d.Identical, d.Checked)
 	}
@@ -346,4 +363,21 @@ func (rep *report) write(path string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// printPeer compares T with the peer arm P at each size where both ran: the
+// ratio of their docs/s and where each spends CPU per 1,000 documents.
+func (rep *report) printPeer(w io.Writer) {
+	for _, n := range rep.Sizes {
+		t, okT := rep.statsIndex[statKey("T", n)]
+		p, okP := rep.statsIndex[statKey("P", n)]
+		if !okT || !okP {
+			continue
+		}
+		cpu := func(s *armStats) string {
+			return fmt.Sprintf("%.2f / %.2f / %.2f", s.CPUPer1k["self"], s.CPUPer1k["cassandra"], s.CPUPer1k["opensearch"])
+		}
+		fmt.Fprintf(w, "peer, %s users: T/P = %.2f (T %.0f, P %.0f docs/s); CPU s/1k docs self / cass / search: T %s, P %s; peak RSS T %.0f, P %.0f MiB\n",
+			thousands(n), t.DocsPerSecond/p.DocsPerSecond, t.DocsPerSecond, p.DocsPerSecond, cpu(t), cpu(p), t.MaxRSSMiB, p.MaxRSSMiB)
+	}
 }
