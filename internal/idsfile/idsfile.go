@@ -39,8 +39,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"unicode"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
