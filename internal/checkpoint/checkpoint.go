@@ -275,7 +275,6 @@ func appendString(b []byte, v string) ([]byte, error) {
 	return append(b, q...), nil
 }
 
-// writeAtomic saves data over path atomically (see package atomicfile).
 // SaveError is a checkpoint that could not be written (a full disk, a
 // state dir gone read-only): the file on disk still holds the last state
 // that was saved, so a resume starts from there.
@@ -294,6 +293,7 @@ func (e *SaveError) Error() string {
 
 func (e *SaveError) Unwrap() error { return e.Err }
 
+// writeAtomic saves data over path atomically (see package atomicfile).
 func writeAtomic(path string, data []byte) error {
 	if err := atomicfile.Write(path, data); err != nil {
 		return &SaveError{Path: path, Err: err}
