@@ -54,7 +54,7 @@ func loadConfig() (benchConfig, error) {
 		T2Seconds:   40,
 		CSeconds:    60,
 		Budget:      10 * time.Minute,
-		Arms:        []string{"A", "B", "T", "T2", "C"},
+		Arms:        []string{"A", "B", "T", "T2", "TB", "C"},
 		Settle:      2 * time.Second,
 		Indexsync:   "bin/indexsync",
 		OutDir:      "bench/out",
@@ -125,8 +125,8 @@ func loadConfig() (benchConfig, error) {
 		c.Arms = nil
 		for _, a := range strings.Split(v, ",") {
 			a = strings.ToUpper(strings.TrimSpace(a))
-			if !slices.Contains([]string{"A", "B", "T", "T2", "C"}, a) {
-				errs = append(errs, fmt.Errorf("BENCH_ARMS: unknown arm %q (use A, B, T, T2, C; arm P runs with BENCH_PEER=spark)", a))
+			if !slices.Contains([]string{"A", "B", "T", "T2", "TB", "C"}, a) {
+				errs = append(errs, fmt.Errorf("BENCH_ARMS: unknown arm %q (use A, B, T, T2, TB, C; arm P runs with BENCH_PEER=spark)", a))
 			}
 			c.Arms = append(c.Arms, a)
 		}

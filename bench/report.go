@@ -81,7 +81,7 @@ func (b *bench) report() *report {
 		rep.Machine["pinned"] = map[string]string{"searchEngine": b.pinned[0], "rest": b.pinned[1]}
 	}
 	rep.TotalSecs = rep.Finished.Sub(rep.Started).Seconds()
-	for _, arm := range []string{"A", "B", "D", "T", "T2", "C", "P"} {
+	for _, arm := range []string{"A", "B", "D", "T", "T2", "TB", "C", "P"} {
 		for _, n := range rep.Sizes {
 			var dps []float64
 			cpu := map[string][]float64{}
@@ -158,6 +158,7 @@ func (rep *report) targets() {
 		rep.Ratios[fmt.Sprintf("T/B@%d", n)] = jsonNum(t / bb)
 		rep.Ratios[fmt.Sprintf("T/min(A,B)@%d", n)] = jsonNum(t / ceiling)
 		rep.Ratios[fmt.Sprintf("T2/T@%d", n)] = jsonNum(t2 / t)
+		rep.Ratios[fmt.Sprintf("TB/T2@%d", n)] = jsonNum(rep.dps("TB", n) / t2)
 		// On one machine T needs both A's and B's CPU for each document:
 		// when A and B are CPU-bound, T can at best reach 1/(1/A + 1/B).
 		rep.Ratios[fmt.Sprintf("T/shared@%d", n)] = jsonNum(t * (1/a + 1/bb))
@@ -186,7 +187,7 @@ func (rep *report) targets() {
 	// Memory: every indexsync process, both sizes.
 	peak := map[int]float64{}
 	for _, s := range rep.Stats {
-		if s.Arm == "T" || s.Arm == "T2" || s.Arm == "C" {
+		if s.Arm == "T" || s.Arm == "T2" || s.Arm == "TB" || s.Arm == "C" {
 			peak[s.Users] = max(peak[s.Users], s.MaxRSSMiB, s.ServeRSSMiB)
 		}
 	}
@@ -236,6 +237,7 @@ var armNames = map[string]string{
 	"D":  "D  source only: scan+join+build, no index",
 	"T":  "T  indexsync run --target search",
 	"T2": "T2 indexsync run --target api + serve",
+	"TB": "TB the same, background mode (journal)",
 	"C":  "C  old job: block 100, sleep 10s",
 	"P":  "P  peer: Spark local mode + connectors",
 }
@@ -262,7 +264,7 @@ func (rep *report) print(w io.Writer) {
 		head += fmt.Sprintf("docs/s @%s\tRSS MiB\t", thousands(n))
 	}
 	fmt.Fprintln(tw, head+"CPU s/1k docs: self+serve / cass / search\tbusy\tothers\t")
-	for _, arm := range []string{"A", "B", "T", "T2", "C", "P", "D"} {
+	for _, arm := range []string{"A", "B", "T", "T2", "TB", "C", "P", "D"} {
 		line := armNames[arm] + "\t"
 		any := false
 		var last *armStats
@@ -298,7 +300,7 @@ func (rep *report) print(w io.Writer) {
 	if len(short) > 0 {
 		fmt.Fprintf(w, "Fewer runs than rounds (time budget or failures): %s.\n", strings.Join(short, ", "))
 	}
-	fmt.Fprintln(w, "RSS: the arm's own process (+ indexsync serve for T2 and C). CPU per 1,000 docs, busy and others: at the largest size;")
+	fmt.Fprintln(w, "RSS: the arm's own process (+ indexsync serve for T2, TB and C). CPU per 1,000 docs, busy and others: at the largest size;")
 	fmt.Fprintln(w, "busy = CPU of the arm, serve and both servers / (wall × cores); others = the most CPU other processes took in one run.")
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
