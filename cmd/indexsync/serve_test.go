@@ -66,7 +66,7 @@ func (g *gatedEngine) Hold() {
 
 // serveProcess starts `indexsync serve` with the given search URL and state
 // directory; its stderr goes to logs.
-func serveProcess(t *testing.T, f *testenv.Fixture, searchURL, stateDir string, logs *bytes.Buffer) (*exec.Cmd, string) {
+func serveProcess(t *testing.T, f *testenv.Fixture, searchURL, stateDir string, logs *testenv.Output) (*exec.Cmd, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -107,7 +107,7 @@ func TestServeKill9KeepsQueuedIDs(t *testing.T) {
 	f := testenv.NewFixture(t, 3000, 20, 91)
 	engine := newGatedEngine(t, f.SearchURL)
 	state := t.TempDir()
-	var logs1 bytes.Buffer
+	var logs1 testenv.Output
 	serve1, api := serveProcess(t, f, engine.URL, state, &logs1)
 
 	engine.Hold() // the engine stops answering bulk requests
@@ -137,7 +137,7 @@ func TestServeKill9KeepsQueuedIDs(t *testing.T) {
 		t.Fatalf("a SIGKILL wrote %v", files)
 	}
 
-	var logs2 bytes.Buffer
+	var logs2 testenv.Output
 	serve2, _ := serveProcess(t, f, f.SearchURL, state, &logs2) // the engine is back
 	waitFor(t, 60*time.Second, "every acknowledged user indexed", func() bool { return f.Count(t, "user") == int64(len(ids)) })
 	if !strings.Contains(logs2.String(), "queued again the ids accepted before the last stop") {
@@ -175,7 +175,7 @@ func TestServeShutdownWithCassandraFrozen(t *testing.T) {
 	args = append(append(args, f.SearchArgs()...), "--cassandra-hosts", host, "--cassandra-port", port)
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), append(f.Env(), "INDEXSYNC_API_KEYS="+apiKey)...)
-	var logs bytes.Buffer
+	var logs testenv.Output
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
