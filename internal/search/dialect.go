@@ -14,6 +14,25 @@ package search
 //	                        type name Sunbird's indices use, in 7+ it is the typeless
 //	                        endpoint.
 //
+// What a wrong guess costs, as the real engines answer (each row is provoked
+// on the real server by a test of engines_test.go; README "Engines"):
+//
+//	bulk action without _type     6.8: the whole request refused, 400 "type is missing"
+//	bulk action with _type        8.x, OpenSearch: the whole request refused, 400;
+//	                              7.17: accepted with a deprecation Warning
+//	typeless create-index         6.8: refused, 400 mapper_parsing_exception
+//	POST /{i}/_doc/_mget|_search  8.x, OpenSearch: not an error but an index
+//	                              request: a document "_mget" is created (201)
+//	malformed JSON body           6.8: HTTP 500 json_parse_exception (7+: 400)
+//	error type names              8.x: x_content_parse_exception,
+//	                              document_parsing_exception (others:
+//	                              json_parse_exception, mapper_parsing_exception)
+//	X-Elastic-Product header      sent by 7.14+ and 8.x only: never relied on
+//
+// So the typed forms are used only after GET / said 6.x (ensureDialect), a
+// read answered like a write is an error (readWrote), and a request the
+// engine could not parse is not retried whatever its status (requestFault).
+//
 // OpenSearch speaks the Elasticsearch 7.10 API. With
 // compatibility.override_main_response_version it reports 7.10.2 as its
 // number; distribution still says "opensearch", so it is treated like 1.x/2.x.
@@ -57,7 +76,11 @@ type rootResponse struct {
 }
 
 // parseInfo reads a GET / body. A body without version.number is not from a
-// search engine.
+// search engine. The product is read from the body only: OpenSearch says
+// version.distribution "opensearch", Elasticsearch has no distribution. The
+// X-Elastic-Product header is not consulted: 6.8 and OpenSearch never send
+// it, and a proxy can add or drop headers (go-elasticsearch refuses servers
+// without it, which is why this client exists).
 func parseInfo(body []byte) (Info, error) {
 	var r rootResponse
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -272,4 +295,69 @@ func (t *totalHits) UnmarshalJSON(b []byte) error {
 	}
 	t.Relation = "eq"
 	return nil
+}
+
+// requestFaultTypes are the error types an engine gives a request it could
+// not parse, or a document it cannot map: the same bytes sent again get the
+// same answer. Elasticsearch 6.8 answers a body that is not JSON with HTTP
+// 500 (json_parse_exception, json_e_o_f_exception) where 7+ and OpenSearch
+// say 400, so the status alone would have a 6.8 retry a malformed request
+// --retries times; 8.x wraps the same faults as x_content_parse_exception /
+// x_content_e_o_f_exception and calls a document it cannot map
+// document_parsing_exception (6.8, 7.x, OpenSearch: mapper_parsing_exception).
+var requestFaultTypes = map[string]bool{
+	"json_parse_exception":                true,
+	"json_e_o_f_exception":                true,
+	"x_content_parse_exception":           true,
+	"x_content_e_o_f_exception":           true,
+	"not_x_content_exception":             true,
+	"parsing_exception":                   true,
+	"mapper_parsing_exception":            true,
+	"document_parsing_exception":          true,
+	"strict_dynamic_mapping_exception":    true,
+	"illegal_argument_exception":          true,
+	"action_request_validation_exception": true,
+}
+
+// requestFault reports whether e, or one of its causes, says the request
+// itself is wrong (requestFaultTypes): never worth sending again.
+func requestFault(e *engineError) bool {
+	for depth := 0; e != nil && depth < 8; e, depth = e.CausedBy, depth+1 {
+		if requestFaultTypes[e.Type] {
+			return true
+		}
+	}
+	return false
+}
+
+// writeAck is the answer to an index request: what 8.x and OpenSearch send
+// back for POST /{i}/_doc/_mget or /{i}/_doc/_search, paths that are a
+// document's URL there and not the read they are in 6.x.
+type writeAck struct {
+	Index       string `json:"_index"`
+	ID          string `json:"_id"`
+	Result      string `json:"result"` // "created" or "updated"
+	SeqNo       *int64 `json:"_seq_no"`
+	PrimaryTerm *int64 `json:"_primary_term"`
+}
+
+// readWrote recognises the answer of a read request that the engine took as
+// a write: HTTP 201 (no read answers 201 on any engine), or a 200 whose body
+// is a write acknowledgement (result "updated": a document of that name
+// existed and was replaced). A document read (GET /{i}/_doc/{id}) also
+// starts with "_index" but has no "result".
+func readWrote(status int, body []byte) (writeAck, bool) {
+	var ack writeAck
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if status == 201 {
+		_ = json.Unmarshal(trimmed, &ack)
+		return ack, true
+	}
+	if status != 200 || !bytes.HasPrefix(trimmed, []byte(`{"_index"`)) {
+		return ack, false
+	}
+	if json.Unmarshal(trimmed, &ack) != nil {
+		return ack, false
+	}
+	return ack, ack.Result == "created" || ack.Result == "updated"
 }
