@@ -8,8 +8,6 @@ import (
 	"time"
 )
 
-const indexMissing = `{"error":{"root_cause":[{"type":"index_not_found_exception","reason":"no such index [userv9]","index":"userv9"}],"type":"index_not_found_exception","reason":"no such index [userv9]","index":"userv9"},"status":404}`
-
 // scrollPage1 is the first page of a scan, as 7.17 answers it.
 const scrollPage1 = `{"_scroll_id":"FGluY2x1ZGVfY29udGV4dF91dWlk","took":3,"timed_out":false,"_shards":{"total":1,"successful":1,"skipped":0,"failed":0},"hits":{"total":{"value":3,"relation":"eq"},"max_score":null,"hits":[{"_index":"userv3","_id":"u1","_score":null,"sort":[0]},{"_index":"userv3","_id":"u2","_score":null,"sort":[1]}]}}`
 

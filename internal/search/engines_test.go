@@ -179,18 +179,16 @@ func newRecorder(t *testing.T, engineURL string) *recorder {
 		t.Fatal(err)
 	}
 	rec := &recorder{bodies: map[string]string{}}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	direct := proxy.Director
-	proxy.Director = func(r *http.Request) {
-		direct(r)
-		if r.Body != nil {
-			b, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(b))
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		if pr.Out.Body != nil {
+			b, _ := io.ReadAll(pr.Out.Body)
+			pr.Out.Body = io.NopCloser(bytes.NewReader(b))
 			rec.mu.Lock()
-			rec.bodies[r.Method+" "+r.URL.Path] = string(b)
+			rec.bodies[pr.Out.Method+" "+pr.In.URL.Path] = string(b)
 			rec.mu.Unlock()
 		}
-	}
+	}}
 	proxy.ModifyResponse = func(resp *http.Response) error {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
