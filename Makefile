@@ -38,8 +38,9 @@ unit:
 lint:
 	@testinfra/lint.sh
 
+# demo: ENGINE=elasticsearch-6.8 (or another engine) runs it on that engine.
 demo: build
-	@testinfra/demo.sh
+	@$(STACK_ENV)testinfra/demo.sh
 
 # bench: measure indexsync run against the ceilings of this machine on the
 # local stack (started if needed, stopped again if this target started it):
