@@ -91,7 +91,7 @@ func runBench(ctx context.Context, cfg benchConfig) error {
 	}
 	b := &bench{cfg: cfg, self: self, started: time.Now(), seedSec: map[int]float64{}}
 
-	st, err := upStack(ctx)
+	st, err := upStack(ctx, cfg.Engine)
 	defer st.down()
 	if err != nil {
 		return err
