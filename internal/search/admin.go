@@ -23,7 +23,7 @@ func (c *Client) CreateIndex(ctx context.Context, name string, body []byte) erro
 	if err != nil {
 		return fmt.Errorf("create index %s: %w", name, err)
 	}
-	r := &request{op: "create_index", method: http.MethodPut, path: indexPath(name)}
+	r := &request{op: "create_index", method: http.MethodPut, path: indexPath(name), query: d.indexQuery()}
 	if _, err := c.do(ctx, r, body); err != nil {
 		return fmt.Errorf("create index %s: %w", name, err)
 	}

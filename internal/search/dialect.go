@@ -9,6 +9,8 @@ package search
 //	create-index mappings   under "_doc"      typeless
 //	"standard" token filter exists            removed in 7.0: dropped from analyzers
 //	track_total_hits        not sent          true on the scan's search
+//	include_type_name=true  on create-index   not sent (7.x warns, 8.x refuses it)
+//	                        and get-index
 //	hits.total              number            {"value":n,"relation":"eq"}
 //	document URL            /{i}/_doc/{id} on every version: in 6.x "_doc" is the
 //	                        type name Sunbird's indices use, in 7+ it is the typeless
@@ -28,6 +30,8 @@ package search
 //	                              document_parsing_exception (others:
 //	                              json_parse_exception, mapper_parsing_exception)
 //	X-Elastic-Product header      sent by 7.14+ and 8.x only: never relied on
+//	create/get index without      6.8: a deprecation Warning on every call
+//	include_type_name
 //
 // So the typed forms are used only after GET / said 6.x (ensureDialect), a
 // read answered like a write is an error (readWrote), and a request the
@@ -119,6 +123,10 @@ type dialect struct {
 	// no-op since 6.0) that Sunbird's cs_search_analyzer lists; 7.0 removed
 	// it, and an analyzer naming it fails the whole create-index call.
 	standardFilter bool
+	// includeTypeName: 6.8 wants include_type_name said on create-index and
+	// get-index calls (typed mappings either way) and otherwise puts a
+	// deprecation warning on every answer.
+	includeTypeName bool
 }
 
 // newDialect decides for a detected engine, or says it is unsupported.
@@ -132,7 +140,7 @@ func newDialect(info Info) (dialect, bool) {
 	case Elasticsearch:
 		switch {
 		case info.Major == 6 && info.Minor >= 8:
-			return dialect{info: info, docType: "_doc", standardFilter: true}, true
+			return dialect{info: info, docType: "_doc", standardFilter: true, includeTypeName: true}, true
 		case info.Major == 7 || info.Major == 8:
 			return dialect{info: info, trackTotalHits: true}, true
 		}
@@ -153,6 +161,14 @@ func (d *dialect) mgetPath(index string) string {
 		return "/" + url.PathEscape(index) + "/" + d.docType + "/_mget"
 	}
 	return "/" + url.PathEscape(index) + "/_mget"
+}
+
+// indexQuery is the query of create-index and get-index calls.
+func (d *dialect) indexQuery() string {
+	if d.includeTypeName {
+		return "include_type_name=true"
+	}
+	return ""
 }
 
 // createIndexBody adapts a create-index body to the engine: 6.x wants the

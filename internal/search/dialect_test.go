@@ -18,6 +18,7 @@ type decisions struct {
 	MGetPath       string
 	TrackTotalHits bool
 	WrapsMappings  bool
+	IndexQuery     string // of create-index and get-index
 }
 
 func decisionsOf(d *dialect) decisions {
@@ -28,6 +29,7 @@ func decisionsOf(d *dialect) decisions {
 		MGetPath:       d.mgetPath("i"),
 		TrackTotalHits: d.trackTotalHits,
 		WrapsMappings:  strings.Contains(string(body), `"_doc"`),
+		IndexQuery:     d.indexQuery(),
 	}
 }
 
@@ -39,6 +41,7 @@ func TestDialectDecisions(t *testing.T) {
 		BulkAction:    `{"index":{"_index":"i","_type":"_doc","_id":"x"}}`,
 		MGetPath:      "/i/_doc/_mget",
 		WrapsMappings: true,
+		IndexQuery:    "include_type_name=true",
 	}
 	typeless := decisions{
 		BulkAction:     `{"index":{"_index":"i","_id":"x"}}`,
