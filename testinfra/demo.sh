@@ -14,7 +14,8 @@ STATE=${STACK_DIR:-$PWD/.stack}/demo
 PORT=${DEMO_API_PORT:-9000}
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-count() { curl -fsS "$INDEXSYNC_SEARCH_URL/$1/_count" | sed -E 's/.*"count":([0-9]+).*/\1/'; }
+# count refreshes first: a count straight after a run may not see its last second (refresh_interval 1s)
+count() { curl -fsS -XPOST "$INDEXSYNC_SEARCH_URL/$1/_refresh" >/dev/null && curl -fsS "$INDEXSYNC_SEARCH_URL/$1/_count" | sed -E 's/.*"count":([0-9]+).*/\1/'; }
 
 step "Starting Cassandra 5.0 and $ENGINE (STACK_ENGINE=$ENGINE testinfra/stack.sh up)"
 testinfra/stack.sh up
