@@ -40,6 +40,9 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if name := testenv.EngineName(); name != "" {
+		testenv.CheckEngine(t, name, info)
+	}
 	t.Logf("engine %s (%s) at %s", info, testenv.EngineName(), url)
 
 	// schema: the three indexes behind fresh aliases, twice (idempotent)

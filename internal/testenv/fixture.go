@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +107,28 @@ func (f *Fixture) OnEngine(t testing.TB, url string) *Fixture {
 		t.Cleanup(func() { g.dropAlias(alias) })
 	}
 	return &g
+}
+
+// CheckEngine fails the test unless info (what GET / said) is the engine
+// the stack names name: a URL that points at another engine than the
+// environment says would test that engine twice and this one never.
+func CheckEngine(t testing.TB, name string, info search.Info) {
+	t.Helper()
+	want := map[string]struct {
+		product search.Engine
+		prefix  string
+	}{
+		"opensearch-2.19":    {search.OpenSearch, "2.19."},
+		"elasticsearch-6.8":  {search.Elasticsearch, "6.8."},
+		"elasticsearch-7.17": {search.Elasticsearch, "7.17."},
+		"elasticsearch-8":    {search.Elasticsearch, "8."},
+	}[name]
+	if want.product == "" {
+		t.Fatalf("engine %q is none of %v", name, AllEngines)
+	}
+	if info.Engine != want.product || !strings.HasPrefix(info.Number, want.prefix) {
+		t.Fatalf("the engine answering is %s, but the environment says %s (want %s %s*)", info, name, want.product, want.prefix)
+	}
 }
 
 // dropAlias deletes every index behind alias (a rebuild may have added more).
