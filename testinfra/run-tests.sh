@@ -60,8 +60,9 @@ trap cleanup EXIT
 # Start the servers while lint runs: the first start downloads and unpacks
 # (network and disk), lint compiles (CPU). One stack.sh at a time (it locks
 # STACK_DIR); Cassandra comes up with the first engine.
-mkdir -p .stack
-uplog=.stack/run-tests-up.log
+stack_dir=${STACK_DIR:-.stack}
+mkdir -p "$stack_dir"
+uplog=$stack_dir/run-tests-up.log
 if ((${#started[@]} > 0)); then
   echo "== starting ${started[*]} in the background (log: $uplog)"
   (
