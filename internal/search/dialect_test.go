@@ -268,3 +268,18 @@ func jsonValue(t *testing.T, b []byte) any {
 	}
 	return v
 }
+
+// TestReadWroteWithoutAnAck: a 201 to a read whose body is not the engine's
+// acknowledgement (a proxy's) is still an error, and says what to look for.
+// The engines' own 201s are in engines_test.go.
+func TestReadWroteWithoutAnAck(t *testing.T) {
+	e := newFakeEngine(t, "elasticsearch-8.19.7.json").on("GET /i/_count", jsonReply(201, `{"ok":true}`))
+	_, err := newTestClient(t, e, Config{Retries: 3}).Count(context.Background(), "i")
+	var rw *ReadWroteError
+	if !errors.As(err, &rw) || rw.Deleted || !strings.Contains(err.Error(), "look for one named after the endpoint") {
+		t.Errorf("got %v, want a ReadWroteError that says what to look for", err)
+	}
+	if n := len(e.requests("")); n != 1 { // no retry, no delete
+		t.Errorf("%d requests, want 1", n)
+	}
+}

@@ -185,6 +185,8 @@ func (e *ReadWroteError) Error() string {
 	doc := fmt.Sprintf("%s%s", e.URL, docPath(e.Index, e.ID))
 	var after string
 	switch {
+	case e.ID == "" || e.Index == "":
+		after = "the answer does not say which document: look for one named after the endpoint (_mget, _search) in the index"
 	case e.Deleted:
 		after = "indexsync deleted that document again"
 	case e.Result == "updated":
