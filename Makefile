@@ -56,8 +56,9 @@ lint:
 	cd tools && $(GO) vet ./...
 	@testinfra/staticcheck.sh tools
 
+# demo: ENGINE=elasticsearch-6.8 (or another engine) runs it on that engine.
 demo: build
-	@testinfra/demo.sh
+	@$(STACK_ENV)testinfra/demo.sh
 
 # bench: measure indexsync run against the ceilings of this machine on the
 # local stack (started if needed, stopped again if this target started it):
@@ -101,7 +102,7 @@ image:
 # tools-test: vet, staticcheck and every test of the tools module: the image
 # (built, unpacked and run), the Helm chart (lint, render, Kubernetes schemas),
 # the packaging files (systemd-analyze, .goreleaser.yaml). No server needed;
-# make test runs it first.
+# make test runs it after lint, while the servers start.
 tools-test: $(KUBERNETES_VALIDATE)
 	cd tools && $(GO) vet ./...
 	testinfra/staticcheck.sh tools

@@ -98,7 +98,7 @@ func runBench(ctx context.Context, cfg benchConfig) error {
 		}
 	}
 
-	st, err := upStack(ctx)
+	st, err := upStack(ctx, cfg.Engine)
 	defer st.down()
 	if err != nil {
 		return err

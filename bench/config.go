@@ -39,6 +39,7 @@ type benchConfig struct {
 	Indexsync   string        `json:"indexsync"`  // BENCH_INDEXSYNC: the binary under test
 	OutDir      string        `json:"outDir"`     // bench/out
 	Results     string        `json:"results"`    // BENCH_RESULTS: bench/results.json
+	Engine      string        `json:"engine"`     // BENCH_ENGINE: the stack's engine (STACK_ENGINE), opensearch-2.19 by default
 }
 
 func loadConfig() (benchConfig, error) {
@@ -59,6 +60,7 @@ func loadConfig() (benchConfig, error) {
 		Indexsync:   "bin/indexsync",
 		OutDir:      "bench/out",
 		Results:     "bench/results.json",
+		Engine:      "opensearch-2.19",
 	}
 	var errs []error
 	intVar := func(name string, dst *int, min int) {
@@ -118,6 +120,9 @@ func loadConfig() (benchConfig, error) {
 	}
 	if v := os.Getenv("BENCH_RESULTS"); v != "" {
 		c.Results = v
+	}
+	if v := os.Getenv("BENCH_ENGINE"); v != "" {
+		c.Engine = v
 	}
 	c.ProfileDir = os.Getenv("BENCH_PROFILE_DIR")
 	c.Refresh = os.Getenv("BENCH_REFRESH")

@@ -1,5 +1,5 @@
 // Command bench is `make bench`: it measures `indexsync run` against the
-// ceilings of the machine it runs on, on the local Cassandra + OpenSearch
+// ceilings of the machine it runs on, on the local Cassandra + search engine
 // stack, and prints a table of docs/s, peak RSS and the ratios that
 // the performance targets (bench/README.md) are stated in; bench/results.json keeps
 // every raw run.

@@ -287,7 +287,7 @@ func (rep *report) print(w io.Writer) {
 		if !any {
 			continue
 		}
-		cpu := fmt.Sprintf("%.2f+%.2f / %.2f / %.2f", last.CPUPer1k["self"], last.CPUPer1k["serve"], last.CPUPer1k["cassandra"], last.CPUPer1k["opensearch"])
+		cpu := fmt.Sprintf("%.2f+%.2f / %.2f / %.2f", last.CPUPer1k["self"], last.CPUPer1k["serve"], last.CPUPer1k["cassandra"], last.CPUPer1k["search"])
 		fmt.Fprintf(tw, "%s%s\t%.0f%%\t%.0f%%\t\n", line, cpu, 100*last.CPUBusy, 100*last.Others)
 	}
 	tw.Flush()

@@ -14,36 +14,54 @@ import (
 	"time"
 )
 
-// stack is the local Cassandra + OpenSearch of testinfra/stack.sh.
+// stack is the local Cassandra + search engine of testinfra/stack.sh.
 type stack struct {
 	CassandraHost string
 	CassandraPort int
 	SearchURL     string
 	Username      string
 	Password      string
-	started       []string // servers this bench started, stopped again at the end
+	engine        string   // STACK_ENGINE: opensearch-2.19, elasticsearch-6.8, …
+	started       []string // servers this bench started ("cassandra", "search"), stopped again at the end
 	pids          map[string]int
 }
 
-// upStack starts the servers that are not running and reads their addresses
-// from `stack.sh env`.
-func upStack(ctx context.Context) (*stack, error) {
-	st := &stack{pids: map[string]int{}}
-	out, _ := exec.CommandContext(ctx, "testinfra/stack.sh", "status").Output() // non-zero when one is down
-	for _, s := range []string{"cassandra", "opensearch"} {
-		if !statusRunning(string(out), s) {
-			st.started = append(st.started, s)
-		}
+// engineServer is the name stack.sh gives the engine's server in status
+// lines and its work dir under STACK_DIR.
+func engineServer(engine string) string {
+	if strings.HasPrefix(engine, "opensearch-") {
+		return "opensearch"
+	}
+	return engine
+}
+
+// stackCmd is testinfra/stack.sh with STACK_ENGINE set to the bench's engine.
+func (st *stack) stackCmd(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "testinfra/stack.sh", args...)
+	cmd.Env = append(os.Environ(), "STACK_ENGINE="+st.engine)
+	return cmd
+}
+
+// upStack starts the servers that are not running — Cassandra and the
+// engine (BENCH_ENGINE) — and reads their addresses from `stack.sh env`.
+func upStack(ctx context.Context, engine string) (*stack, error) {
+	st := &stack{engine: engine, pids: map[string]int{}}
+	out, _ := st.stackCmd(ctx, "status").Output() // non-zero when one is down
+	if !statusRunning(string(out), "cassandra") {
+		st.started = append(st.started, "cassandra")
+	}
+	if !statusRunning(string(out), engineServer(engine)) {
+		st.started = append(st.started, "search")
 	}
 	for _, s := range st.started {
-		logf("starting %s (testinfra/stack.sh up %s); it is stopped again at the end", s, s)
-		cmd := exec.CommandContext(ctx, "testinfra/stack.sh", "up", s)
+		logf("starting %s (STACK_ENGINE=%s testinfra/stack.sh up %s); it is stopped again at the end", s, engine, s)
+		cmd := st.stackCmd(ctx, "up", s)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return st, fmt.Errorf("testinfra/stack.sh up %s: %w", s, err)
 		}
 	}
-	env, err := exec.CommandContext(ctx, "testinfra/stack.sh", "env").Output()
+	env, err := st.stackCmd(ctx, "env").Output()
 	if err != nil {
 		return st, fmt.Errorf("testinfra/stack.sh env: %w", err)
 	}
@@ -68,10 +86,10 @@ func upStack(ctx context.Context) (*stack, error) {
 	if stackDir == "" {
 		stackDir = ".stack"
 	}
-	for _, s := range []string{"cassandra", "opensearch"} {
-		if b, err := os.ReadFile(filepath.Join(stackDir, s, "server.pid")); err == nil {
+	for key, server := range map[string]string{"cassandra": "cassandra", "search": engineServer(engine)} {
+		if b, err := os.ReadFile(filepath.Join(stackDir, server, "server.pid")); err == nil {
 			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-				st.pids[s] = pid
+				st.pids[key] = pid
 			}
 		}
 	}
@@ -92,7 +110,7 @@ func statusRunning(status, server string) bool {
 // down stops what upStack started.
 func (st *stack) down() {
 	for _, s := range st.started {
-		cmd := exec.Command("testinfra/stack.sh", "down", s)
+		cmd := st.stackCmd(context.Background(), "down", s)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			logf("stopping %s: %v", s, err)
@@ -214,7 +232,7 @@ func (st *stack) pin(ctx context.Context) (cpus [2]string, err error) {
 		pid  int
 		cpus string
 		what string
-	}{{st.pids["opensearch"], cpus[0], "the search engine"}, {st.pids["cassandra"], cpus[1], "Cassandra"}, {os.Getpid(), cpus[1], "the bench"}} {
+	}{{st.pids["search"], cpus[0], "the search engine"}, {st.pids["cassandra"], cpus[1], "Cassandra"}, {os.Getpid(), cpus[1], "the bench"}} {
 		if p.pid == 0 {
 			return cpus, fmt.Errorf("BENCH_PIN: the pid of %s is unknown (is it running from testinfra/stack.sh?)", p.what)
 		}
@@ -227,7 +245,7 @@ func (st *stack) pin(ctx context.Context) (cpus [2]string, err error) {
 
 func (st *stack) unpin() {
 	all := cpuList(0, runtime.NumCPU()-1)
-	for _, s := range []string{"opensearch", "cassandra"} {
+	for _, s := range []string{"search", "cassandra"} {
 		if pid := st.pids[s]; pid != 0 {
 			if out, err := exec.Command("taskset", "-a", "-p", "-c", all, strconv.Itoa(pid)).CombinedOutput(); err != nil {
 				logf("giving %s every CPU again: %v: %s", s, err, bytes.TrimSpace(out))

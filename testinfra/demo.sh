@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# make demo: start the local Cassandra and OpenSearch, write a synthetic
+# make demo: start the local Cassandra and a search engine, write a synthetic
 # Sunbird data set, sync it both ways (straight to the index, and through the
 # Sync API with the old job's command line), verify, and say what happened.
-# DEMO_USERS sets the size (default 20000).
+# DEMO_USERS sets the size (default 20000); STACK_ENGINE the engine
+# (`make demo ENGINE=elasticsearch-6.8`; default opensearch-2.19).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/bin/indexsync
 USERS=${DEMO_USERS:-20000}
-STATE=$PWD/.stack/demo
+ENGINE=${STACK_ENGINE:-opensearch-2.19}
+export STACK_ENGINE=$ENGINE
+STATE=${STACK_DIR:-$PWD/.stack}/demo
 PORT=${DEMO_API_PORT:-9000}
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-count() { curl -fsS "$INDEXSYNC_SEARCH_URL/$1/_count" | sed -E 's/.*"count":([0-9]+).*/\1/'; }
+# count refreshes first: a count straight after a run may not see its last second (refresh_interval 1s)
+count() { curl -fsS -XPOST "$INDEXSYNC_SEARCH_URL/$1/_refresh" >/dev/null && curl -fsS "$INDEXSYNC_SEARCH_URL/$1/_count" | sed -E 's/.*"count":([0-9]+).*/\1/'; }
 
-step "Starting Cassandra 5.0 and OpenSearch 2.19 (testinfra/stack.sh up)"
+step "Starting Cassandra 5.0 and $ENGINE (STACK_ENGINE=$ENGINE testinfra/stack.sh up)"
 testinfra/stack.sh up
 eval "$(testinfra/stack.sh env)"
+echo "  $ENGINE at $INDEXSYNC_TEST_SEARCH_URL: $(curl -fsS "$INDEXSYNC_TEST_SEARCH_URL/" | python3 -c 'import json,sys; v=json.load(sys.stdin)["version"]; print(("OpenSearch " if v.get("distribution") == "opensearch" else "Elasticsearch ") + v["number"])')"
 export INDEXSYNC_CASSANDRA_USERNAME="$INDEXSYNC_TEST_CASSANDRA_USERNAME"
 export INDEXSYNC_CASSANDRA_PASSWORD="$INDEXSYNC_TEST_CASSANDRA_PASSWORD"
 export INDEXSYNC_CASSANDRA_HOSTS="${INDEXSYNC_TEST_CASSANDRA%:*}"
@@ -78,7 +83,8 @@ step "Verify: does the index match Cassandra? (indexsync verify)"
 
 step "Done"
 cat <<TXT
-  Cassandra and OpenSearch keep running: make stack-down stops them.
+  Cassandra and $ENGINE keep running: make stack-down ENGINE=$ENGINE stops them.
   Files of this demo: $STATE
-  Try: bin/indexsync run --help, bin/indexsync verify --repair, curl 127.0.0.1:9200/user_alias/_search?q=firstName:ana
+  Try: bin/indexsync run --help, bin/indexsync verify --repair --search-url $INDEXSYNC_SEARCH_URL,
+       curl '$INDEXSYNC_SEARCH_URL/user_alias/_search?q=firstName:ana'
 TXT

@@ -40,6 +40,9 @@ ENGINES=(opensearch-2.19 elasticsearch-6.8 elasticsearch-7.17 elasticsearch-8)
 USER_SEARCH_PORT=${STACK_SEARCH_PORT:-}
 USER_SEARCH_TRANSPORT_PORT=${STACK_SEARCH_TRANSPORT_PORT:-}
 USER_SEARCH_HEAP=${STACK_SEARCH_HEAP:-}
+# Added to every engine's default ports: a second stack with all its engines
+# beside the first (STACK_SEARCH_PORT sets the selected engine's port only).
+STACK_SEARCH_PORT_OFFSET=${STACK_SEARCH_PORT_OFFSET:-0}
 # Elasticsearch refuses to run as root: as root, its nodes run as this
 # (system) user, created when missing.
 STACK_ES_USER=${STACK_ES_USER:-indexsync-es}
@@ -77,8 +80,9 @@ select_engine() {
     *) die "STACK_ENGINE=$1 is not an engine: use one of ${ENGINES[*]}" ;;
   esac
   ENGINE=$1
-  STACK_SEARCH_PORT=${USER_SEARCH_PORT:-$http}
-  STACK_SEARCH_TRANSPORT_PORT=${USER_SEARCH_TRANSPORT_PORT:-$tr}
+  [[ $STACK_SEARCH_PORT_OFFSET =~ ^[0-9]+$ ]] || die "STACK_SEARCH_PORT_OFFSET=$STACK_SEARCH_PORT_OFFSET is not a number"
+  STACK_SEARCH_PORT=${USER_SEARCH_PORT:-$((http + STACK_SEARCH_PORT_OFFSET))}
+  STACK_SEARCH_TRANSPORT_PORT=${USER_SEARCH_TRANSPORT_PORT:-$((tr + STACK_SEARCH_PORT_OFFSET))}
   STACK_SEARCH_HEAP=${USER_SEARCH_HEAP:-$heap}
   ALL_SERVERS=(cassandra "$ENGINE_SERVER")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
 	"time"
 
@@ -36,14 +37,16 @@ func connectCassandra(ctx context.Context, c config.Cassandra, withKeyspace bool
 }
 
 // connectSearch makes a search client and asks the engine who it is, so a
-// wrong URL or password fails at start with exit code 3.
-func connectSearch(ctx context.Context, s config.Search, retries int) (*search.Client, search.Info, error) {
-	return openSearch(ctx, searchConfig(s, retries))
+// wrong URL or password fails at start with exit code 3. log receives the
+// engine's deprecation warnings, once per kind.
+func connectSearch(ctx context.Context, s config.Search, retries int, log *slog.Logger) (*search.Client, search.Info, error) {
+	return openSearch(ctx, searchConfig(s, retries, log))
 }
 
 // searchConfig is the search client's configuration for the flags.
-func searchConfig(s config.Search, retries int) search.Config {
+func searchConfig(s config.Search, retries int, log *slog.Logger) search.Config {
 	return search.Config{
+		Logger:    log.With("component", "search"),
 		URLs:      s.URLs,
 		Username:  s.Username,
 		Password:  s.Password,

@@ -367,7 +367,7 @@ func (o *runOptions) wireTarget(ctx context.Context, log *slog.Logger, runMS int
 		}
 		return &target.API{Client: client, ObjectType: spec.Kind.Name, RunMS: runMS}, nil, nil, nil
 	}
-	client, info, err := connectSearch(ctx, o.Search, spec.Retries)
+	client, info, err := connectSearch(ctx, o.Search, spec.Retries, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -85,7 +85,7 @@ func runSchema(ctx context.Context, g *globalOptions, o schemaOptions, replicati
 	if o.SkipSearch {
 		return nil
 	}
-	client, info, err := connectSearch(ctx, o.Search, 3)
+	client, info, err := connectSearch(ctx, o.Search, 3, g.logger)
 	if err != nil {
 		return err
 	}

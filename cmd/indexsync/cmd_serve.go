@@ -166,7 +166,7 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 		return err
 	}
 	defer sess.CloseWithin(closeWait)
-	client, info, err := connectSearch(ctx, o.Search, o.Retries)
+	client, info, err := connectSearch(ctx, o.Search, o.Retries, log)
 	if err != nil {
 		return err
 	}

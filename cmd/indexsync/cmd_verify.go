@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -124,7 +125,7 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 		return err
 	}
 	defer sess.CloseWithin(closeWait)
-	client, info, err := connectVerifySearch(ctx, o.Search, o.Retries)
+	client, info, err := connectVerifySearch(ctx, o.Search, o.Retries, log)
 	if err != nil {
 		return err
 	}
@@ -282,8 +283,8 @@ func reportNote(path, prefix string) string {
 // documents took 5.5 s with gzip and 2.6 s without (3.1 MB against 0.5 MB per
 // answer, on loopback). The network between a verify job and the cluster is
 // the cheaper resource.
-func connectVerifySearch(ctx context.Context, s config.Search, retries int) (*search.Client, search.Info, error) {
-	cfg := searchConfig(s, retries)
+func connectVerifySearch(ctx context.Context, s config.Search, retries int, log *slog.Logger) (*search.Client, search.Info, error) {
+	cfg := searchConfig(s, retries, log)
 	cfg.DisableCompression = true
 	return openSearch(ctx, cfg)
 }

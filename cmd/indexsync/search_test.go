@@ -216,18 +216,32 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// TestSearchEngineDown20s stops a private OpenSearch for 20 s in the middle
-// of a run: the run waits and retries and finishes, or stops with exit 4 and
-// a checkpoint that --resume completes. Either way every user is indexed.
+// TestSearchEngineDown20s stops a private engine of the kind under test
+// (INDEXSYNC_TEST_ENGINE, OpenSearch when unset) for 20 s in the middle of a
+// run: the run waits and retries and finishes, or stops with exit 4 and a
+// checkpoint that --resume completes. Either way every user is indexed.
 func TestSearchEngineDown20s(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts its own OpenSearch")
+		t.Skip("starts its own search engine")
 	}
 	bin := binary(t)
 	f := testenv.NewFixture(t, 20000, 30, 34)
-	stackDir := t.TempDir()
+	engine := testenv.EngineName()
+	if engine == "" {
+		engine = "opensearch-2.19"
+	}
+	// Elasticsearch runs as an unprivileged user (testinfra/README.md), who
+	// must be able to enter the stack dir: t.TempDir() is root's alone.
+	stackDir, err := os.MkdirTemp("/var/tmp", "indexsync-down-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(stackDir) })
+	if err := os.Chmod(stackDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	port := freePort(t)
-	stackEnv := append(os.Environ(), "STACK_DIR="+stackDir, "STACK_SEARCH_PORT="+strconv.Itoa(port),
+	stackEnv := append(os.Environ(), "STACK_DIR="+stackDir, "STACK_ENGINE="+engine, "STACK_SEARCH_PORT="+strconv.Itoa(port),
 		"STACK_SEARCH_TRANSPORT_PORT="+strconv.Itoa(freePort(t)), "STACK_SEARCH_HEAP=512m", "STACK_KEEP_DATA=1")
 	stack := func(args ...string) {
 		t.Helper()
@@ -237,8 +251,8 @@ func TestSearchEngineDown20s(t *testing.T) {
 			t.Fatalf("stack.sh %v: %v\n%s", args, err, out)
 		}
 	}
-	stack("up", "opensearch")
-	t.Cleanup(func() { stack("down", "opensearch") })
+	stack("up", "search")
+	t.Cleanup(func() { stack("down", "search") })
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	c, err := search.NewClient(search.Config{URLs: []string{url}, Retries: 3})
 	if err != nil {
@@ -266,10 +280,10 @@ func TestSearchEngineDown20s(t *testing.T) {
 		}
 	})
 	waitFor(t, 60*time.Second, "2,000 documents", func() bool { return succeededInCheckpoint(dir) >= 2000 })
-	stack("down", "opensearch")
+	stack("down", "search")
 	downAt := succeededInCheckpoint(dir)
 	time.Sleep(20 * time.Second)
-	stack("up", "opensearch")
+	stack("up", "search")
 	err = cmd.Wait()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -23,7 +23,7 @@ func (c *Client) CreateIndex(ctx context.Context, name string, body []byte) erro
 	if err != nil {
 		return fmt.Errorf("create index %s: %w", name, err)
 	}
-	r := &request{op: "create_index", method: http.MethodPut, path: indexPath(name)}
+	r := &request{op: "create_index", method: http.MethodPut, path: indexPath(name), query: d.indexQuery()}
 	if _, err := c.do(ctx, r, body); err != nil {
 		return fmt.Errorf("create index %s: %w", name, err)
 	}
@@ -32,7 +32,7 @@ func (c *Client) CreateIndex(ctx context.Context, name string, body []byte) erro
 
 // IndexExists reports whether name is an index or an alias.
 func (c *Client) IndexExists(ctx context.Context, name string) (bool, error) {
-	r := &request{op: "index_exists", method: http.MethodHead, path: indexPath(name), idempotent: true}
+	r := &request{op: "index_exists", method: http.MethodHead, path: indexPath(name), idempotent: true, read: true}
 	_, err := c.do(ctx, r, nil)
 	switch {
 	case err == nil:
@@ -83,7 +83,7 @@ type AliasIndex struct {
 // AliasIndexes returns the indexes behind alias, sorted by name; none when
 // the alias does not exist.
 func (c *Client) AliasIndexes(ctx context.Context, alias string) ([]AliasIndex, error) {
-	r := &request{op: "get_alias", method: http.MethodGet, path: "/_alias/" + url.PathEscape(alias), idempotent: true}
+	r := &request{op: "get_alias", method: http.MethodGet, path: "/_alias/" + url.PathEscape(alias), idempotent: true, read: true}
 	res, err := c.do(ctx, r, nil)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
@@ -181,7 +181,7 @@ func (c *Client) PutSettings(ctx context.Context, index string, body []byte) err
 // alias), keyed by concrete index name; each value is the "settings" object,
 // e.g. {"index":{"number_of_replicas":"1",…}}.
 func (c *Client) GetSettings(ctx context.Context, index string) (map[string]json.RawMessage, error) {
-	r := &request{op: "get_settings", method: http.MethodGet, path: indexPath(index) + "/_settings", idempotent: true}
+	r := &request{op: "get_settings", method: http.MethodGet, path: indexPath(index) + "/_settings", idempotent: true, read: true}
 	res, err := c.do(ctx, r, nil)
 	if err != nil {
 		return nil, fmt.Errorf("get settings of %s: %w", index, err)
@@ -210,7 +210,7 @@ func (c *Client) Refresh(ctx context.Context, index string) error {
 
 // Count returns how many documents index holds (as of its last refresh).
 func (c *Client) Count(ctx context.Context, index string) (int64, error) {
-	r := &request{op: "count", method: http.MethodGet, path: indexPath(index) + "/_count", idempotent: true}
+	r := &request{op: "count", method: http.MethodGet, path: indexPath(index) + "/_count", idempotent: true, read: true}
 	res, err := c.do(ctx, r, nil)
 	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", index, err)

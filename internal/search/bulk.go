@@ -171,7 +171,7 @@ func (c *Client) Bulk(ctx context.Context, index string, items []BulkItem) ([]It
 			case st.Status >= 200 && st.Status < 300,
 				items[i].Op == OpDelete && st.Status == http.StatusNotFound && st.Error == nil:
 				out.OK = true
-			case attempt <= c.retry.Retries && Retryable(st.Status, nil):
+			case attempt <= c.retry.Retries && Retryable(st.Status, nil) && !requestFault(st.Error):
 				next = append(next, i)
 			case st.Error != nil:
 				out.Error = st.Error.String()

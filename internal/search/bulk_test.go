@@ -29,8 +29,8 @@ var goldenItems = []BulkItem{
 
 func TestBulkBodyGolden(t *testing.T) {
 	for _, tt := range []struct{ info, golden string }{
-		{"elasticsearch-6.8.22.json", "bulk/request-6.8.golden.ndjson"},
-		{"elasticsearch-8.15.3.json", "bulk/request-8.x.golden.ndjson"},
+		{"elasticsearch-6.8.23.json", "bulk/request-6.8.golden.ndjson"},
+		{"elasticsearch-8.19.7.json", "bulk/request-8.x.golden.ndjson"},
 	} {
 		t.Run(tt.golden, func(t *testing.T) {
 			e := newFakeEngine(t, tt.info).on("POST /_bulk", jsonReply(200,
@@ -99,7 +99,7 @@ var mixedItems = []BulkItem{
 }
 
 func TestBulkRetriesOnlyTheRetryableItems(t *testing.T) {
-	for _, info := range []string{"elasticsearch-6.8.22.json", "elasticsearch-8.15.3.json"} {
+	for _, info := range []string{"elasticsearch-6.8.23.json", "elasticsearch-8.19.7.json"} {
 		t.Run(info, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				e := newFakeEngine(t, info).on("POST /_bulk",
@@ -155,7 +155,7 @@ func TestBulkRetriesOnlyTheRetryableItems(t *testing.T) {
 func TestBulkItemRetriesRunOut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rejected := jsonReply(200, `{"errors":true,"items":[{"index":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"rejected execution"}}}]}`)
-		e := newFakeEngine(t, "opensearch-2.19.1.json").on("POST /_bulk", rejected)
+		e := newFakeEngine(t, "opensearch-2.19.6.json").on("POST /_bulk", rejected)
 		c := newTestClient(t, e, Config{Retries: 2})
 		got, err := c.Bulk(t.Context(), "user_alias", mixedItems[:1])
 		if err != nil {
@@ -173,7 +173,7 @@ func TestBulkItemRetriesRunOut(t *testing.T) {
 
 func TestBulkRequestLevel429HonoursRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newFakeEngine(t, "opensearch-2.19.1.json").on("POST /_bulk",
+		e := newFakeEngine(t, "opensearch-2.19.6.json").on("POST /_bulk",
 			reply{status: 429, header: map[string]string{"Retry-After": "7"},
 				body: []byte(`{"error":{"type":"circuit_breaking_exception","reason":"[parent] Data too large"},"status":429}`)},
 			jsonReply(200, `{"errors":false,"items":[{"index":{"status":201,"result":"created"}},{"index":{"status":200,"result":"updated"}}]}`))
@@ -208,7 +208,7 @@ func TestBulkRequestLevel429HonoursRetryAfter(t *testing.T) {
 
 func TestBulkRequestRetriesRunOut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newFakeEngine(t, "elasticsearch-7.17.18.json").on("POST /_bulk",
+		e := newFakeEngine(t, "elasticsearch-7.17.29.json").on("POST /_bulk",
 			jsonReply(503, `{"error":{"type":"cluster_block_exception","reason":"blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];"},"status":503}`))
 		c := newTestClient(t, e, Config{Retries: 3, RetryBase: time.Second, RetryMax: 3 * time.Second})
 		if _, err := c.Info(t.Context()); err != nil {
@@ -251,7 +251,7 @@ func TestBulkPermanentRequestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newFakeEngine(t, "elasticsearch-8.15.3.json").on("POST /_bulk", tt.reply)
+			e := newFakeEngine(t, "elasticsearch-8.19.7.json").on("POST /_bulk", tt.reply)
 			c := newTestClient(t, e, Config{Retries: 5})
 			got, err := c.Bulk(context.Background(), "user_alias", mixedItems[:2])
 			if err == nil {
@@ -278,7 +278,7 @@ func TestBulkPermanentRequestErrors(t *testing.T) {
 }
 
 func TestBulkIndexMissingIsPermanent(t *testing.T) {
-	e := newFakeEngine(t, "elasticsearch-6.8.22.json").on("POST /_bulk", fixtureReply(t, 200, "bulk/response-index-missing.json"))
+	e := newFakeEngine(t, "elasticsearch-6.8.23.json").on("POST /_bulk", fixtureReply(t, 200, "bulk/response-index-missing.json"))
 	c := newTestClient(t, e, Config{Retries: 5})
 	got, err := c.Bulk(context.Background(), "user_alias", mixedItems[:1])
 	if err != nil {
@@ -291,7 +291,7 @@ func TestBulkIndexMissingIsPermanent(t *testing.T) {
 }
 
 func TestBulkInvalidItemsAreNotSent(t *testing.T) {
-	e := newFakeEngine(t, "elasticsearch-8.15.3.json").on("POST /_bulk",
+	e := newFakeEngine(t, "elasticsearch-8.19.7.json").on("POST /_bulk",
 		jsonReply(200, `{"errors":false,"items":[{"index":{"status":201,"result":"created"}}]}`))
 	c := newTestClient(t, e, Config{})
 	items := []BulkItem{
@@ -319,7 +319,7 @@ func TestBulkInvalidItemsAreNotSent(t *testing.T) {
 }
 
 func TestBulkItemCountMismatch(t *testing.T) {
-	e := newFakeEngine(t, "elasticsearch-8.15.3.json").on("POST /_bulk", jsonReply(200, `{"errors":false,"items":[]}`))
+	e := newFakeEngine(t, "elasticsearch-8.19.7.json").on("POST /_bulk", jsonReply(200, `{"errors":false,"items":[]}`))
 	_, err := newTestClient(t, e, Config{}).Bulk(context.Background(), "user_alias", mixedItems[:2])
 	var re *ResponseError
 	if !errors.As(err, &re) || !strings.Contains(err.Error(), "0 item results for 2 items") {
@@ -329,7 +329,7 @@ func TestBulkItemCountMismatch(t *testing.T) {
 
 func TestBulkStopsWhenContextEndsDuringBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newFakeEngine(t, "elasticsearch-8.15.3.json").on("POST /_bulk",
+		e := newFakeEngine(t, "elasticsearch-8.19.7.json").on("POST /_bulk",
 			reply{status: 503, header: map[string]string{"Retry-After": "60"}})
 		c := newTestClient(t, e, Config{Retries: 5})
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -351,7 +351,7 @@ func TestBulkStopsWhenContextEndsDuringBackoff(t *testing.T) {
 // TestBulkConcurrent runs many Bulk calls at once over real HTTP, so the race
 // detector sees the pooled buffers cross goroutines.
 func TestBulkConcurrent(t *testing.T) {
-	info := fixture(t, "info/elasticsearch-8.15.3.json")
+	info := fixture(t, "info/elasticsearch-8.19.7.json")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
 			w.Write(info)
@@ -406,7 +406,7 @@ func TestBulkConcurrent(t *testing.T) {
 }
 
 func BenchmarkBulkBody(b *testing.B) {
-	d := mustDialect(b, "elasticsearch-8.15.3.json")
+	d := mustDialect(b, "elasticsearch-8.19.7.json")
 	doc := fmt.Sprintf(`{"id":"%s","firstName":"Asha","lastName":"Verma","email":"%s","roles":[{"role":"PUBLIC","scope":[]}],"organisations":[],"framework":{},"profileDetails":null,"pad":"%s"}`,
 		"0b1c9f5e-6f1e-4c3a-9d1e-2f0a8a6c7b11", strings.Repeat("e", 88), strings.Repeat("p", 1200))
 	items := make([]BulkItem, 1000)

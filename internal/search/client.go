@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -63,6 +64,9 @@ type Config struct {
 	DisableCompression bool
 	// HTTP replaces the default HTTP client (tests, custom transports).
 	HTTP *http.Client
+	// Logger receives the engine's deprecation warnings, each text once
+	// (warnings.go); nil discards them.
+	Logger *slog.Logger
 }
 
 // Stats are counters since the client was made.
@@ -82,6 +86,7 @@ type Client struct {
 	timeout   time.Duration
 	retry     httpretry.Policy
 	secrets   []string // password forms scrubbed from error bodies
+	warnings  warnings
 
 	dialect   atomic.Pointer[dialect]
 	connectMu sync.Mutex
@@ -111,6 +116,7 @@ func NewClient(cfg Config) (*Client, error) {
 		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
 		retry:     httpretry.Policy{Retries: cfg.Retries, Base: cfg.RetryBase, Max: cfg.RetryMax},
+		warnings:  warnings{log: cfg.Logger},
 	}
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
@@ -260,7 +266,7 @@ func (c *Client) Stats() Stats {
 // "cannot connect" class (ErrUnreachable, ErrUnauthorized, ErrUnsupportedVersion,
 // *ResponseError for something that is not a search engine).
 func (c *Client) Info(ctx context.Context) (Info, error) {
-	r := &request{op: "info", method: http.MethodGet, path: "/", idempotent: true}
+	r := &request{op: "info", method: http.MethodGet, path: "/", idempotent: true, read: true}
 	res, err := c.do(ctx, r, nil)
 	if err != nil {
 		return Info{}, err
@@ -302,6 +308,9 @@ type request struct {
 	contentType string
 	// idempotent: sending it twice does no harm (see retryAllowed).
 	idempotent bool
+	// read: the request only reads. An answer that says the engine wrote a
+	// document instead is an error (readWrote in dialect.go).
+	read bool
 }
 
 func (r *request) target() string {
@@ -373,6 +382,11 @@ func (c *Client) do(ctx context.Context, r *request, body []byte) (*response, er
 		retryAfter := time.Duration(0)
 		if err == nil {
 			if res.status >= 200 && res.status < 300 {
+				if r.read {
+					if ack, wrote := readWrote(res.status, res.body); wrote {
+						return nil, c.readWroteError(ctx, r, res, ack)
+					}
+				}
 				return res, nil
 			}
 			err = c.httpError(r, res)
@@ -460,6 +474,7 @@ func (c *Client) send(ctx context.Context, ep *endpoint, r *request, p *payload,
 	c.requests.Add(1)
 	resp, err := c.hc.Do(req)
 	if err == nil {
+		c.warnings.note(r, ep.base, resp.Header.Values("Warning"))
 		if buf == nil {
 			buf = new(bytes.Buffer)
 		}
@@ -500,6 +515,7 @@ func (c *Client) httpError(r *request, res *response) *HTTPError {
 	if json.Unmarshal(res.body, &eb) == nil && eb.Error != nil {
 		e.Type = c.scrub(eb.Error.Type)
 		e.Reason = c.scrub(eb.Error.describe())
+		e.requestFault = requestFault(eb.Error)
 	}
 	e.Body = c.scrub(snippet(res.body))
 	return e
@@ -528,4 +544,32 @@ func (c *Client) scrub(s string) string {
 		}
 	}
 	return s
+}
+
+// readWroteError reports a read that the engine took as a write (readWrote),
+// after deleting the document it created. The delete is conditional on the
+// sequence number and primary term of that very write, so it removes exactly
+// what this request made and nothing a writer put there since; a document
+// that was "updated" existed before and is left alone: it is not ours to
+// delete, and what it held is gone either way.
+func (c *Client) readWroteError(ctx context.Context, r *request, res *response, ack writeAck) *ReadWroteError {
+	e := &ReadWroteError{URL: res.url, Method: r.method, Path: r.path, Status: res.status,
+		Index: ack.Index, ID: ack.ID, Result: ack.Result}
+	if ack.Result != "created" || ack.Index == "" || ack.ID == "" || ack.SeqNo == nil || ack.PrimaryTerm == nil {
+		return e
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	del := &request{op: "undo_read_write", method: http.MethodDelete, path: docPath(ack.Index, ack.ID),
+		query: fmt.Sprintf("if_seq_no=%d&if_primary_term=%d&refresh=true", *ack.SeqNo, *ack.PrimaryTerm)}
+	dres, err := c.roundTrip(ctx, del, nil, nil)
+	switch {
+	case err != nil:
+		e.CleanupErr = err
+	case dres.status < 200 || dres.status > 299:
+		e.CleanupErr = c.httpError(del, dres)
+	default:
+		e.Deleted = true
+	}
+	return e
 }

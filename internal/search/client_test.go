@@ -107,9 +107,9 @@ func TestCredentialsAndPathPrefix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newFakeEngine(t, "opensearch-2.19.1.json")
+			e := newFakeEngine(t, "opensearch-2.19.6.json")
 			if tt.wantPath != "/" {
-				e.on("GET "+tt.wantPath, fixtureReply(t, 200, "info/opensearch-2.19.1.json"))
+				e.on("GET "+tt.wantPath, fixtureReply(t, 200, "info/opensearch-2.19.6.json"))
 			}
 			tt.cfg.HTTP = &http.Client{Transport: handlerTransport{e}}
 			c, err := NewClient(tt.cfg)
@@ -199,7 +199,7 @@ func TestConnectionRefused(t *testing.T) {
 }
 
 func TestFailoverAndRoundRobin(t *testing.T) {
-	info := fixture(t, "info/opensearch-2.19.1.json")
+	info := fixture(t, "info/opensearch-2.19.6.json")
 	var hits [2]atomic.Int64
 	var urls []string
 	for i := range hits {
@@ -373,7 +373,7 @@ func TestPasswordNeverInErrors(t *testing.T) {
 }
 
 func TestTLSCA(t *testing.T) {
-	info := fixture(t, "info/elasticsearch-8.15.3.json")
+	info := fixture(t, "info/elasticsearch-8.19.7.json")
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(info) }))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the rejected handshake is expected
 	srv.StartTLS()
@@ -430,7 +430,7 @@ func TestTLSCA(t *testing.T) {
 
 // TestDisableCompression: the client asks for gzip unless told not to.
 func TestDisableCompression(t *testing.T) {
-	info := fixture(t, "info/elasticsearch-8.15.3.json")
+	info := fixture(t, "info/elasticsearch-8.19.7.json")
 	for _, disable := range []bool{false, true} {
 		var got atomic.Value
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -477,7 +477,7 @@ func (tr hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestDeadNodeIsTriedLast(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var dials atomic.Int64
-		e := newFakeEngine(t, "opensearch-2.19.1.json")
+		e := newFakeEngine(t, "opensearch-2.19.6.json")
 		c, err := NewClient(Config{
 			URLs: []string{"http://down:9200", "http://up:9200"},
 			HTTP: &http.Client{Transport: hostTransport{h: e, down: map[string]bool{"down:9200": true}, dials: &dials}},

@@ -27,7 +27,11 @@ type IndexDefinition struct {
 // GetIndexDefinition returns the definition of index, a concrete index or an
 // alias on exactly one index.
 func (c *Client) GetIndexDefinition(ctx context.Context, index string) (IndexDefinition, error) {
-	r := &request{op: "get_index", method: http.MethodGet, path: indexPath(index), idempotent: true}
+	dl, err := c.ensureDialect(ctx)
+	if err != nil {
+		return IndexDefinition{}, fmt.Errorf("read the definition of %s: %w", index, err)
+	}
+	r := &request{op: "get_index", method: http.MethodGet, path: indexPath(index), query: dl.indexQuery(), idempotent: true, read: true}
 	res, err := c.do(ctx, r, nil)
 	if err != nil {
 		return IndexDefinition{}, fmt.Errorf("read the definition of %s: %w", index, err)

@@ -9,10 +9,33 @@ package search
 //	create-index mappings   under "_doc"      typeless
 //	"standard" token filter exists            removed in 7.0: dropped from analyzers
 //	track_total_hits        not sent          true on the scan's search
+//	include_type_name=true  on create-index   not sent (7.x warns, 8.x refuses it)
+//	                        and get-index
 //	hits.total              number            {"value":n,"relation":"eq"}
 //	document URL            /{i}/_doc/{id} on every version: in 6.x "_doc" is the
 //	                        type name Sunbird's indices use, in 7+ it is the typeless
 //	                        endpoint.
+//
+// What a wrong guess costs, as the real engines answer (each row is provoked
+// on the real server by a test of engines_test.go; README "Engines"):
+//
+//	bulk action without _type     6.8: the whole request refused, 400 "type is missing"
+//	bulk action with _type        8.x, OpenSearch: the whole request refused, 400;
+//	                              7.17: accepted with a deprecation Warning
+//	typeless create-index         6.8: refused, 400 mapper_parsing_exception
+//	POST /{i}/_doc/_mget|_search  8.x, OpenSearch: not an error but an index
+//	                              request: a document "_mget" is created (201)
+//	malformed JSON body           6.8: HTTP 500 json_parse_exception (7+: 400)
+//	error type names              8.x: x_content_parse_exception,
+//	                              document_parsing_exception (others:
+//	                              json_parse_exception, mapper_parsing_exception)
+//	X-Elastic-Product header      sent by 7.14+ and 8.x only: never relied on
+//	create/get index without      6.8: a deprecation Warning on every call
+//	include_type_name
+//
+// So the typed forms are used only after GET / said 6.x (ensureDialect), a
+// read answered like a write is an error (readWrote), and a request the
+// engine could not parse is not retried whatever its status (requestFault).
 //
 // OpenSearch speaks the Elasticsearch 7.10 API. With
 // compatibility.override_main_response_version it reports 7.10.2 as its
@@ -57,7 +80,11 @@ type rootResponse struct {
 }
 
 // parseInfo reads a GET / body. A body without version.number is not from a
-// search engine.
+// search engine. The product is read from the body only: OpenSearch says
+// version.distribution "opensearch", Elasticsearch has no distribution. The
+// X-Elastic-Product header is not consulted: 6.8 and OpenSearch never send
+// it, and a proxy can add or drop headers (go-elasticsearch refuses servers
+// without it, which is why this client exists).
 func parseInfo(body []byte) (Info, error) {
 	var r rootResponse
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -96,6 +123,10 @@ type dialect struct {
 	// no-op since 6.0) that Sunbird's cs_search_analyzer lists; 7.0 removed
 	// it, and an analyzer naming it fails the whole create-index call.
 	standardFilter bool
+	// includeTypeName: 6.8 wants include_type_name said on create-index and
+	// get-index calls (typed mappings either way) and otherwise puts a
+	// deprecation warning on every answer.
+	includeTypeName bool
 }
 
 // newDialect decides for a detected engine, or says it is unsupported.
@@ -109,7 +140,7 @@ func newDialect(info Info) (dialect, bool) {
 	case Elasticsearch:
 		switch {
 		case info.Major == 6 && info.Minor >= 8:
-			return dialect{info: info, docType: "_doc", standardFilter: true}, true
+			return dialect{info: info, docType: "_doc", standardFilter: true, includeTypeName: true}, true
 		case info.Major == 7 || info.Major == 8:
 			return dialect{info: info, trackTotalHits: true}, true
 		}
@@ -130,6 +161,14 @@ func (d *dialect) mgetPath(index string) string {
 		return "/" + url.PathEscape(index) + "/" + d.docType + "/_mget"
 	}
 	return "/" + url.PathEscape(index) + "/_mget"
+}
+
+// indexQuery is the query of create-index and get-index calls.
+func (d *dialect) indexQuery() string {
+	if d.includeTypeName {
+		return "include_type_name=true"
+	}
+	return ""
 }
 
 // createIndexBody adapts a create-index body to the engine: 6.x wants the
@@ -272,4 +311,69 @@ func (t *totalHits) UnmarshalJSON(b []byte) error {
 	}
 	t.Relation = "eq"
 	return nil
+}
+
+// requestFaultTypes are the error types an engine gives a request it could
+// not parse, or a document it cannot map: the same bytes sent again get the
+// same answer. Elasticsearch 6.8 answers a body that is not JSON with HTTP
+// 500 (json_parse_exception, json_e_o_f_exception) where 7+ and OpenSearch
+// say 400, so the status alone would have a 6.8 retry a malformed request
+// --retries times; 8.x wraps the same faults as x_content_parse_exception /
+// x_content_e_o_f_exception and calls a document it cannot map
+// document_parsing_exception (6.8, 7.x, OpenSearch: mapper_parsing_exception).
+var requestFaultTypes = map[string]bool{
+	"json_parse_exception":                true,
+	"json_e_o_f_exception":                true,
+	"x_content_parse_exception":           true,
+	"x_content_e_o_f_exception":           true,
+	"not_x_content_exception":             true,
+	"parsing_exception":                   true,
+	"mapper_parsing_exception":            true,
+	"document_parsing_exception":          true,
+	"strict_dynamic_mapping_exception":    true,
+	"illegal_argument_exception":          true,
+	"action_request_validation_exception": true,
+}
+
+// requestFault reports whether e, or one of its causes, says the request
+// itself is wrong (requestFaultTypes): never worth sending again.
+func requestFault(e *engineError) bool {
+	for depth := 0; e != nil && depth < 8; e, depth = e.CausedBy, depth+1 {
+		if requestFaultTypes[e.Type] {
+			return true
+		}
+	}
+	return false
+}
+
+// writeAck is the answer to an index request: what 8.x and OpenSearch send
+// back for POST /{i}/_doc/_mget or /{i}/_doc/_search, paths that are a
+// document's URL there and not the read they are in 6.x.
+type writeAck struct {
+	Index       string `json:"_index"`
+	ID          string `json:"_id"`
+	Result      string `json:"result"` // "created" or "updated"
+	SeqNo       *int64 `json:"_seq_no"`
+	PrimaryTerm *int64 `json:"_primary_term"`
+}
+
+// readWrote recognises the answer of a read request that the engine took as
+// a write: HTTP 201 (no read answers 201 on any engine), or a 200 whose body
+// is a write acknowledgement (result "updated": a document of that name
+// existed and was replaced). A document read (GET /{i}/_doc/{id}) also
+// starts with "_index" but has no "result".
+func readWrote(status int, body []byte) (writeAck, bool) {
+	var ack writeAck
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if status == 201 {
+		_ = json.Unmarshal(trimmed, &ack)
+		return ack, true
+	}
+	if status != 200 || !bytes.HasPrefix(trimmed, []byte(`{"_index"`)) {
+		return ack, false
+	}
+	if json.Unmarshal(trimmed, &ack) != nil {
+		return ack, false
+	}
+	return ack, ack.Result == "created" || ack.Result == "updated"
 }

@@ -7,12 +7,14 @@
 //
 // The official go-elasticsearch clients refuse servers that do not identify
 // as Elasticsearch (so OpenSearch) and do not speak 6.8, hence this client.
-// The version differences live in dialect.go, retry decisions in retry.go.
+// The version differences live in dialect.go (each provoked on the real
+// engines by engines_test.go), retry decisions in retry.go.
 //
 // Errors are typed for the caller to choose an exit code: errors.Is with
 // ErrUnreachable (*ConnectError), ErrUnauthorized, ErrPayloadTooLarge,
 // ErrNotFound (*HTTPError), ErrUnsupportedVersion (*VersionError); a body
-// that is not the engine's JSON is a *ResponseError. No error carries a
+// that is not the engine's JSON is a *ResponseError; a read the engine
+// answered as a write (a path of another version) is a *ReadWroteError. No error carries a
 // password: node URLs are kept without userinfo, and text the server sends
 // back is scrubbed of the credentials.
 package search

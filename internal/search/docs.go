@@ -15,7 +15,7 @@ import (
 // Get returns the _source of one document; found is false when the document
 // does not exist (a missing index is an error).
 func (c *Client) Get(ctx context.Context, index, id string) (source json.RawMessage, found bool, err error) {
-	r := &request{op: "get", method: http.MethodGet, path: docPath(index, id), idempotent: true}
+	r := &request{op: "get", method: http.MethodGet, path: docPath(index, id), idempotent: true, read: true}
 	res, err := c.do(ctx, r, nil)
 	if isMissingDoc(err) {
 		return nil, false, nil
@@ -58,7 +58,7 @@ func (c *Client) MGet(ctx context.Context, index string, ids []string) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	r := &request{op: "mget", method: http.MethodPost, path: d.mgetPath(index), idempotent: true}
+	r := &request{op: "mget", method: http.MethodPost, path: d.mgetPath(index), idempotent: true, read: true}
 	res, err := c.do(ctx, r, body)
 	if err != nil {
 		return nil, fmt.Errorf("mget from %s: %w", index, err)
@@ -192,7 +192,7 @@ func (c *Client) ScanIDs(ctx context.Context, index string, opts ScanOptions, fn
 	keep := durationParam(keepAlive)
 
 	r := &request{op: "scan", method: http.MethodPost, path: indexPath(index) + "/_search",
-		query: "scroll=" + keep, idempotent: true}
+		query: "scroll=" + keep, idempotent: true, read: true}
 	res, err := c.do(ctx, r, d.scanBody(size))
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", index, err)
@@ -236,7 +236,7 @@ func (c *Client) ScanIDs(ctx context.Context, index string, opts ScanOptions, fn
 			ScrollID string `json:"scroll_id"`
 		}{keep, scrollID})
 		// Not idempotent: sending a continuation twice would skip a page.
-		r = &request{op: "scroll", method: http.MethodPost, path: "/_search/scroll"}
+		r = &request{op: "scroll", method: http.MethodPost, path: "/_search/scroll", read: true}
 		if res, err = c.do(ctx, r, body); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return fmt.Errorf("scan %s: the scroll expired, a page took longer than %s to handle: %w", index, keepAlive, err)

@@ -108,6 +108,10 @@ type HTTPError struct {
 	Type   string
 	Reason string
 	Body   string
+	// requestFault: the engine could not parse the request or map the
+	// document (requestFault in dialect.go), so sending it again cannot help
+	// even when the status is a 5xx, as Elasticsearch 6.8 sends for bad JSON.
+	requestFault bool
 }
 
 func (e *HTTPError) Error() string {
@@ -154,6 +158,54 @@ func (e *HTTPError) Is(target error) bool {
 		return e.Status == 404
 	}
 	return false
+}
+
+// ReadWroteError is a read request that the engine answered as a write: it
+// created (or replaced) a document named after the endpoint, "_mget" or
+// "_search". Elasticsearch 8.x and OpenSearch take POST /{i}/_doc/_mget, a
+// 6.x read path, as "index a document with id _mget" (dialect.go). It means
+// indexsync used a path the engine version does not have: a bug, never a
+// success. A document this request created is deleted again (Deleted), see
+// Client.readWroteError.
+type ReadWroteError struct {
+	URL    string // the node, without credentials
+	Method string
+	Path   string
+	Status int
+	Index  string // where the engine wrote
+	ID     string
+	Result string // "created" or "updated", as the engine said
+	// Deleted: the created document was deleted again. CleanupErr: why
+	// deleting it failed.
+	Deleted    bool
+	CleanupErr error
+}
+
+func (e *ReadWroteError) Error() string {
+	doc := fmt.Sprintf("%s%s", e.URL, docPath(e.Index, e.ID))
+	var after string
+	switch {
+	case e.ID == "" || e.Index == "":
+		after = "the answer does not say which document: look for one named after the endpoint (_mget, _search) in the index"
+	case e.Deleted:
+		after = "indexsync deleted that document again"
+	case e.Result == "updated":
+		after = fmt.Sprintf("a document with that id existed and was overwritten; it was left in place (check it: curl '%s')", doc)
+	case e.CleanupErr != nil:
+		after = fmt.Sprintf("deleting it failed (%v): delete it with curl -X DELETE '%s'", e.CleanupErr, doc)
+	default:
+		after = fmt.Sprintf("delete it with curl -X DELETE '%s'", doc)
+	}
+	return fmt.Sprintf("%s %s%s: the search engine answered a read with a write (HTTP %d, %s document %q in index %s): "+
+		"indexsync used a request path that this engine version takes as a document's address (a bug in indexsync: please report it with the engine's GET / answer); %s",
+		e.Method, e.URL, e.Path, e.Status, orDefault(e.Result, "wrote"), e.ID, orDefault(e.Index, "?"), after)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // ResponseError is a successful HTTP status whose body is not the JSON a
@@ -204,10 +256,12 @@ func (e *engineError) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, (*plain)(e))
 }
 
-// describe is "reason (caused by type: reason …)", without the top type.
+// describe is "reason (caused by type: reason …)", without the top type, on
+// one line: the engines' parse errors carry a newline before their "at
+// [Source: …]" part.
 func (e *engineError) describe() string {
 	var b strings.Builder
-	b.WriteString(e.Reason)
+	b.WriteString(oneLine(e.Reason))
 	for c, depth := e.CausedBy, 0; c != nil && depth < 3; c, depth = c.CausedBy, depth+1 {
 		if c.Reason == e.Reason && c.Type == e.Type {
 			continue
@@ -215,10 +269,22 @@ func (e *engineError) describe() string {
 		b.WriteString(" (caused by ")
 		b.WriteString(c.Type)
 		b.WriteString(": ")
-		b.WriteString(c.Reason)
+		b.WriteString(oneLine(c.Reason))
 		b.WriteString(")")
 	}
 	return b.String()
+}
+
+// oneLine turns line breaks and the indentation after them into one space.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	parts := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return strings.Join(parts, " ")
 }
 
 // String is "type: reason (caused by …)".

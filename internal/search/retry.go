@@ -17,12 +17,15 @@ import (
 // Retryable reports whether a request that failed with this HTTP status (0
 // when there was no answer) or this error may succeed when sent again: 408,
 // 429 and 5xx except 501/505, and transport errors other than TLS trust
-// problems and cancellation. A bulk item status is classified the same way.
+// problems and cancellation. An answer that says the request could not be
+// parsed is never retried, whatever its status (Elasticsearch 6.8 sends 500
+// for a malformed body: requestFault in dialect.go). A bulk item is
+// classified the same way.
 func Retryable(status int, err error) bool {
 	if err != nil {
 		var he *HTTPError
 		if errors.As(err, &he) {
-			return Retryable(he.Status, nil)
+			return !he.requestFault && Retryable(he.Status, nil)
 		}
 		if errors.Is(err, context.Canceled) {
 			return false

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,12 +33,21 @@ type Fixture struct {
 }
 
 // NewFixture seeds users and orgs (seed s) into a new keyspace and creates
-// the three indexes (1 shard, 0 replicas) behind fresh aliases.
+// the three indexes (1 shard, 0 replicas) behind fresh aliases on the engine
+// of SearchURL.
 func NewFixture(t testing.TB, users, orgs int, s uint64) *Fixture {
+	t.Helper()
+	url := SearchURL(t) // skip before seeding when there is no engine
+	return NewKeyspace(t, users, orgs, s).OnEngine(t, url)
+}
+
+// NewKeyspace seeds users and orgs (seed s) into a new keyspace, without
+// indexes: OnEngine gives it indexes on an engine.
+func NewKeyspace(t testing.TB, users, orgs int, s uint64) *Fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &Fixture{
-		Cass: Cassandra(t), SearchURL: SearchURL(t), Keyspace: Name("it"),
+		Cass: Cassandra(t), Keyspace: Name("it"),
 		Opts: seed.Options{Users: users, Orgs: orgs, Seed: s},
 	}
 	sess, err := cassandra.Connect(ctx, cassandra.Config{
@@ -63,29 +73,62 @@ func NewFixture(t testing.TB, users, orgs int, s uint64) *Fixture {
 	}
 	f.locs = seed.Locations(f.Opts)
 	f.orgs = seed.Organisations(f.Opts, f.locs)
+	return f
+}
 
-	f.Search, err = search.NewClient(search.Config{URLs: []string{f.SearchURL}, Retries: 3})
+// OnEngine returns a copy of f (the same keyspace and session) with the
+// three indexes (1 shard, 0 replicas) behind fresh aliases on the engine at
+// url, dropped when the test ends.
+func (f *Fixture) OnEngine(t testing.TB, url string) *Fixture {
+	t.Helper()
+	ctx := context.Background()
+	g := *f
+	g.SearchURL = url
+	var err error
+	g.Search, err = search.NewClient(search.Config{URLs: []string{url}, Retries: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	prefix := Name("it")
-	f.Aliases = map[string]string{}
-	f.Indices = map[string]string{}
+	g.Aliases = map[string]string{}
+	g.Indices = map[string]string{}
 	for _, ix := range []schema.Index{schema.UserIndex, schema.OrganisationIndex, schema.LocationIndex} {
 		alias := prefix + "_" + ix.ObjectType
 		body, err := ix.Body(1, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := schema.EnsureIndex(ctx, f.Search, ix, alias, body, time.Now())
+		got, err := schema.EnsureIndex(ctx, g.Search, ix, alias, body, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.Aliases[ix.ObjectType] = alias
-		f.Indices[ix.ObjectType] = got.Index
-		t.Cleanup(func() { f.dropAlias(alias) })
+		g.Aliases[ix.ObjectType] = alias
+		g.Indices[ix.ObjectType] = got.Index
+		t.Cleanup(func() { g.dropAlias(alias) })
 	}
-	return f
+	return &g
+}
+
+// CheckEngine fails the test unless info (what GET / said) is the engine
+// the stack names name: a URL that points at another engine than the
+// environment says would test that engine twice and this one never.
+func CheckEngine(t testing.TB, name string, info search.Info) {
+	t.Helper()
+	want := map[string]struct {
+		product search.Engine
+		prefix  string
+	}{
+		"opensearch-2.19":    {search.OpenSearch, "2.19."},
+		"elasticsearch-6.8":  {search.Elasticsearch, "6.8."},
+		"elasticsearch-7.17": {search.Elasticsearch, "7.17."},
+		"elasticsearch-8":    {search.Elasticsearch, "8."},
+	}[name]
+	if want.product == "" {
+		t.Fatalf("engine %q is none of %v", name, AllEngines)
+	}
+	if info.Engine != want.product || !strings.HasPrefix(info.Number, want.prefix) {
+		t.Fatalf("the engine answering is %s, but the environment says %s (want %s %s*)", info, name, want.product, want.prefix)
+	}
 }
 
 // dropAlias deletes every index behind alias (a rebuild may have added more).
