@@ -42,11 +42,16 @@ func (s *Session) EstimatePartitions(ctx context.Context, keyspace, table string
 func (s *Session) CountPartitions(ctx context.Context, keyspace, table, key string, ranges []Range, conc int) (int64, error) {
 	stmt := fmt.Sprintf("SELECT count(*) FROM %s.%s WHERE token(%s) > ? AND token(%s) <= ?", keyspace, table, key, key)
 	counts := make([]int64, len(ranges))
+	router := s.router(ctx)
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.SetLimit(max(conc, 1))
 	for i, r := range ranges {
 		eg.Go(func() error {
-			return s.Query(stmt, r.Start, r.End).ScanContext(gctx, &counts[i])
+			q := s.Query(stmt, r.Start, r.End)
+			if k := router.key(r); k != nil {
+				q = q.RoutingKey(k) // to a replica of the range (route.go)
+			}
+			return q.ScanContext(gctx, &counts[i])
 		})
 	}
 	if err := eg.Wait(); err != nil {

@@ -73,7 +73,8 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 // Session is an open Cassandra session.
 type Session struct {
 	*gocql.Session
-	cfg Config
+	cfg    Config
+	routes routes // routing keys of range scans (route.go)
 }
 
 // Addrs returns host:port for each configured host.
@@ -110,6 +111,10 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 		return nil, err
 	}
 	cluster.Consistency = cons
+	// Queries with a routing key go to a replica of their data (the first
+	// live one in ring order), the others round robin: range scans get a
+	// routing key of their own (route.go).
+	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
 	cluster.Logger = quietLogger{}
 	if cfg.Username != "" || cfg.Password.IsSet() {
 		cluster.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password.Reveal()}
