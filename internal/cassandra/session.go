@@ -108,7 +108,7 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	cons, err := ParseConsistency(cfg.Consistency)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--cassandra-consistency: %w", err)
 	}
 	cluster.Consistency = cons
 	// Queries with a routing key go to a replica of their data (the first
@@ -191,8 +191,13 @@ func dialAny(ctx context.Context, addrs []string, timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// ParseConsistency turns a name such as LOCAL_ONE into the driver's value.
-func ParseConsistency(s string) (gocql.Consistency, error) {
+// Consistency is a consistency level (ParseConsistency makes one), for a
+// query that must not use the session's (Session.ExistingKeys).
+type Consistency = gocql.Consistency
+
+// ParseConsistency turns a name such as LOCAL_ONE into the driver's value;
+// empty is LOCAL_ONE.
+func ParseConsistency(s string) (Consistency, error) {
 	switch strings.ToUpper(s) {
 	case "ANY":
 		return gocql.Any, nil
@@ -213,7 +218,7 @@ func ParseConsistency(s string) (gocql.Consistency, error) {
 	case "LOCAL_ONE", "":
 		return gocql.LocalOne, nil
 	}
-	return 0, fmt.Errorf("unknown --cassandra-consistency %q (use LOCAL_ONE, ONE, LOCAL_QUORUM, QUORUM, …)", s)
+	return 0, fmt.Errorf("unknown consistency level %q (use LOCAL_ONE, ONE, LOCAL_QUORUM, QUORUM, …)", s)
 }
 
 // quietLogger drops the driver's own chatter; our errors carry what matters.
