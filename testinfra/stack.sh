@@ -579,7 +579,8 @@ start_cluster_node() {
   render "$HERE/cassandra/cluster.yaml.in" "$w/cluster.yaml" "TLS_DIR=$(cluster_tls_dir)"
   cat "$w/cluster.yaml" >>"$w/cassandra.yaml"
   rm -f "$w/cluster.yaml"
-  launch_cassandra "$s" "$STACK_CLUSTER_HEAP"
+  # size estimates every 10 s instead of 5 minutes: tests read them
+  launch_cassandra "$s" "$STACK_CLUSTER_HEAP" -Dcassandra.size_recorder_interval=10
 }
 
 # fresh_cluster: no node runs; clear every node's data and make a new CA and
@@ -616,10 +617,11 @@ setup_cluster() {
   log "cluster: system_auth replicated to 3 nodes; superuser $CLUSTER_USER created"
 }
 
-# launch_cassandra SERVER HEAP: a Cassandra node from its cassandra.yaml in
-# the server's work dir.
+# launch_cassandra SERVER HEAP [JVM_ARG...]: a Cassandra node from its
+# cassandra.yaml in the server's work dir.
 launch_cassandra() {
   local s=$1 heap=$2 w cp
+  shift 2
   w=$(workdir "$s")
   rotate_logs "$w"
   rm -rf "$w/tmp"
@@ -670,6 +672,7 @@ launch_cassandra() {
     -Dcassandra.superuser_setup_delay_ms=0
     -Djna.tmpdir="$w/tmp"
     -Djava.io.tmpdir="$w/tmp"
+    "$@"
     -cp "$cp"
     org.apache.cassandra.service.CassandraDaemon
   )

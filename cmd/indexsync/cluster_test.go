@@ -3,13 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/search"
+	"github.com/indexsync/indexsync/internal/syncapi"
 	"github.com/indexsync/indexsync/internal/testenv"
 )
 
@@ -240,4 +247,125 @@ func TestDeleteConsistencyUsage(t *testing.T) {
 			t.Errorf("--delete-consistency %q: exit %d, stderr %q; want exit %d naming the flag", v, code, stderr, exitUsage)
 		}
 	}
+}
+
+// TestRunNodeStoppedMidScan: a run over an RF-3 keyspace at LOCAL_ONE goes on
+// when a node stops in the middle of it and finishes with nothing missing, as
+// verify shows (run again with the node still down): the driver sends the
+// range reads of the stopped node to the other replicas, and what failed in
+// flight is read again from where it stopped. --target search with node 1
+// killed (SIGKILL: connections reset, queries in flight fail), --target api
+// with node 3 stopped (SIGTERM: it announces its shutdown); the Sync API
+// service reads through the same cluster.
+func TestRunNodeStoppedMidScan(t *testing.T) {
+	const users = 5000
+	s := newClusterStack(t, 2)
+	// Seeded at ALL: every replica has every row, so a read at ONE from any
+	// of them sees all (with hinted handoff off, a mutation a replica dropped
+	// under load would stay missing there).
+	args := append([]string{"seed", "--users", strconv.Itoa(users), "--seed", "23", "--cassandra-consistency", "ALL"}, s.c.Args(s.keyspace)...)
+	if _, stderr, code := runCmd(t, args...); code != 0 {
+		t.Fatalf("seed: exit %d: %s", code, stderr)
+	}
+	for i, tc := range []struct {
+		target string
+		node   int
+		stop   string // stack.sh command
+	}{
+		{"search", 1, "kill"},
+		{"api", 3, "down"},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			prefix := s.prefixes[i]
+			dir := t.TempDir()
+			args := append([]string{"run", "--target", tc.target, "--progress", "never", "--state-dir", dir, "--rate", "500"}, s.args(prefix)...)
+			if tc.target == "api" {
+				args = append(args, "--api-endpoint", s.startServe(t, prefix), "--concurrency", "4", "--block-size", "100")
+			}
+			cmd := exec.Command(binary(t), args...)
+			cmd.Env = append(os.Environ(), append(s.c.Env(), "INDEXSYNC_API_KEY="+apiKey)...)
+			var out, errb strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			waitFor(t, 120*time.Second, "a tenth of the users synced", func() bool { return succeededInCheckpoint(dir) >= users/10 })
+			s.c.Stack(t, tc.stop, testenv.Node(tc.node))
+			atStop := succeededInCheckpoint(dir)
+			t.Cleanup(func() { s.c.Stack(t, "up", testenv.Node(tc.node)) })
+			t.Logf("node %d stopped (%s) with %d of %d users synced", tc.node, tc.stop, atStop, users)
+
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Minute):
+				_ = cmd.Process.Kill()
+				t.Fatalf("run did not finish in 5 minutes\n%s%s", out.String(), errb.String())
+			}
+			t.Logf("run --target %s: %v\n%s\n%s", tc.target, err, lastLines(out.String(), 8), lastLines(errb.String(), 15))
+			if err != nil {
+				t.Fatalf("run --target %s with node %d stopped mid-scan failed: %v", tc.target, tc.node, err)
+			}
+			if atStop >= users {
+				t.Fatalf("the run was done (%d of %d) before node %d stopped: not a stop mid-scan", atStop, users, tc.node)
+			}
+			sum := readSummary(t, dir)
+			if sum.Succeeded != users || sum.Failed != 0 {
+				t.Errorf("summary: %d succeeded, %d failed; want %d, 0", sum.Succeeded, sum.Failed, users)
+			}
+
+			vdir := t.TempDir()
+			vout, verr, code := runCmd(t, append([]string{"verify", "--state-dir", vdir}, s.args(prefix)...)...)
+			t.Logf("verify with node %d still down: exit %d\n%s%s", tc.node, code, vout, lastLines(verr, 5))
+			rep := readVerifyFile(t, vdir)
+			if code != 0 || rep.CassandraDocs != users || rep.Missing+rep.Stale+rep.Orphans != 0 {
+				t.Errorf("verify: exit %d, %d users in Cassandra, %d missing, %d stale, %d orphans; want 0, %d, 0, 0, 0",
+					code, rep.CassandraDocs, rep.Missing, rep.Stale, rep.Orphans, users)
+			}
+		})
+	}
+}
+
+// startServe runs `indexsync serve` over the cluster and the prefix's
+// indexes and returns its sync URL once /health answers.
+func (s *clusterStack) startServe(t *testing.T, prefix string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(binary(t), append([]string{"serve", "--listen", addr, "--state-dir", t.TempDir()}, s.args(prefix)...)...)
+	cmd.Env = append(os.Environ(), append(s.c.Env(), "INDEXSYNC_API_KEYS="+apiKey)...)
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		t.Logf("serve: %s", lastLines(logs.String(), 10))
+	})
+	waitFor(t, 60*time.Second, "indexsync serve to answer /health", func() bool {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return "http://" + addr + syncapi.RouteSync
+}
+
+// lastLines is the end of a long output, for the log.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{"…"}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
 }

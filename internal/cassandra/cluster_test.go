@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -147,4 +148,63 @@ func scanMetrics(t *testing.T, sess *cassandra.Session, ks string) map[string]sc
 		out[h.ConnectAddress().String()] = c
 	}
 	return out
+}
+
+// TestEstimateAsksEveryNode: each node keeps size estimates only for the
+// ranges it is the first replica of, so the estimate of a table must add up
+// every node's. The table flushes every second (memtable_flush_period_in_ms)
+// and the test cluster records estimates every 10 s, so they come within a
+// minute.
+func TestEstimateAsksEveryNode(t *testing.T) {
+	c := testenv.Cluster(t)
+	ctx := context.Background()
+	ks := testenv.Name("est")
+	sess := c.Connect(t, "", "ALL")
+	if err := sess.Exec(ctx, "CREATE KEYSPACE "+ks+" WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sess.Exec(context.Background(), "DROP KEYSPACE IF EXISTS "+ks) })
+	if err := sess.Exec(ctx, "CREATE TABLE "+ks+".t (id text PRIMARY KEY, v text) WITH memtable_flush_period_in_ms = 1000"); err != nil {
+		t.Fatal(err)
+	}
+	const rows = 4000
+	var g errgroup.Group
+	g.SetLimit(32)
+	for i := range rows {
+		g.Go(func() error {
+			return sess.Exec(ctx, "INSERT INTO "+ks+".t (id, v) VALUES (?, ?)", fmt.Sprintf("row-%05d", i), "x")
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	whole := []cassandra.Range{{Start: cassandra.MinToken, End: cassandra.MaxToken}}
+	var est int64
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		var err error
+		if est, err = sess.EstimatePartitions(ctx, ks, "t", whole); err != nil {
+			t.Fatal(err)
+		}
+		if est >= rows*3/4 && est <= rows*5/4 {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	perNode := map[string]int64{}
+	for _, h := range sess.GetHosts() {
+		iter := sess.Query("SELECT partitions_count FROM system.size_estimates WHERE keyspace_name = ? AND table_name = 't'", ks).
+			SetHostID(h.HostID()).Iter()
+		var n int64
+		for iter.Scan(&n) {
+			perNode[h.ConnectAddress().String()] += n
+		}
+		if err := iter.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d rows; estimate from every node %d; each node's own estimate %v", rows, est, perNode)
+	if est < rows*3/4 || est > rows*5/4 {
+		t.Errorf("estimate %d for %d rows, want within 25%%", est, rows)
+	}
 }
