@@ -17,7 +17,8 @@
 # elasticsearch (when STACK_ENGINE is of that kind), or an engine's full name
 # (elasticsearch-7.17: selects that engine when STACK_ENGINE is unset);
 # cluster: the three-node Cassandra cluster on 127.0.0.1-3 (cluster-1,
-# cluster-2, cluster-3: one of its nodes, e.g. to stop and restart it).
+# cluster-2, cluster-3: one of its nodes, e.g. to stop and restart it);
+# search-tls: an Elasticsearch that answers https only (its own TLS).
 # Without SERVER: Cassandra and the engine. 'down all': every server of this STACK_DIR.
 #
 # See testinfra/README.md for the details and the environment overrides.
@@ -35,6 +36,11 @@ STACK_CASSANDRA_HEAP=${STACK_CASSANDRA_HEAP:-1g}
 STACK_CLUSTER_PORT=${STACK_CLUSTER_PORT:-19042}
 STACK_CLUSTER_STORAGE_PORT=${STACK_CLUSTER_STORAGE_PORT:-17010}
 STACK_CLUSTER_HEAP=${STACK_CLUSTER_HEAP:-768m}
+# The https search engine (server search-tls): Elasticsearch with x-pack
+# security's HTTP TLS, a certificate from testinfra/certgen, anonymous access.
+STACK_SEARCH_TLS_ENGINE=${STACK_SEARCH_TLS_ENGINE:-elasticsearch-7.17}
+STACK_SEARCH_TLS_PORT=${STACK_SEARCH_TLS_PORT:-9214}
+STACK_SEARCH_TLS_TRANSPORT_PORT=${STACK_SEARCH_TLS_TRANSPORT_PORT:-9314}
 STACK_READY_TIMEOUT=${STACK_READY_TIMEOUT:-180}
 # Extra arguments for every mvn call, e.g. -Dmaven.repo.local=/tmp/m2 (optional).
 STACK_MVN_ARGS=${STACK_MVN_ARGS:-}
@@ -105,7 +111,22 @@ engine_of() {
     *) echo "$1" ;;
   esac
 }
-is_es_server() { [[ $1 == elasticsearch-* ]]; }
+is_es_server() { [[ $1 == elasticsearch-* || $1 == search-tls ]]; }
+
+# use_tls_engine: the engine settings of the search-tls server (its own
+# ports; ES_VERSION of STACK_SEARCH_TLS_ENGINE).
+use_tls_engine() {
+  case $STACK_SEARCH_TLS_ENGINE in
+    elasticsearch-7.17|elasticsearch-8) ;;
+    *) die "STACK_SEARCH_TLS_ENGINE=$STACK_SEARCH_TLS_ENGINE: use elasticsearch-7.17 or elasticsearch-8 (the integ-test distributions carry x-pack security's TLS)" ;;
+  esac
+  local keep_engine=$ENGINE
+  select_engine "$STACK_SEARCH_TLS_ENGINE"
+  STACK_SEARCH_PORT=$STACK_SEARCH_TLS_PORT
+  STACK_SEARCH_TRANSPORT_PORT=$STACK_SEARCH_TLS_TRANSPORT_PORT
+  ENGINE=$keep_engine
+}
+search_tls_certs() { echo "$STACK_DIR/search-tls/certs"; }
 
 validate_settings() {
   local v
@@ -178,6 +199,7 @@ resolve_server() {
   case $a in
     cassandra) SERVER=cassandra ;;
     cluster|cluster-[1-3]) SERVER=$a ;;
+    search-tls) SERVER=$a; use_tls_engine ;;
     search|engine) SERVER=$ENGINE_SERVER ;;
     opensearch|elasticsearch)
       [[ $ENGINE_KIND == "$a" ]] ||
@@ -189,7 +211,7 @@ resolve_server() {
         select_engine "$a"
       fi
       SERVER=$ENGINE_SERVER ;;
-    *) die "unknown server '$a': use cassandra, cluster, cluster-1..3, search, or an engine (${ENGINES[*]})" ;;
+    *) die "unknown server '$a': use cassandra, cluster, cluster-1..3, search, search-tls, or an engine (${ENGINES[*]})" ;;
   esac
 }
 
@@ -392,7 +414,7 @@ prepare() {
       compile_classes opensearch-launcher "$CACHE_DIR/opensearch/classpath.txt" \
         "$HERE/opensearch/src/io/indexsync/testinfra/SearchNode.java"
       ;;
-    elasticsearch-*)
+    elasticsearch-*|search-tls)
       fetch_es_dist "$ES_VERSION"
       local p
       for p in $(es_plugins "$ES_VERSION"); do build_es_plugin "$ES_VERSION" "$p"; done
@@ -792,10 +814,34 @@ render_es_config() { # SERVER WORKDIR DIST VERSION
       "transport.port: $STACK_SEARCH_TRANSPORT_PORT" \
       "discovery.type: single-node" \
       "cluster.routing.allocation.disk.threshold_enabled: false"
-    if version_ge "$v" 7.0.0; then
+    if [[ $s == search-tls ]]; then
+      # https only, with the certificate of testinfra/certgen; anonymous
+      # requests act as superuser (the tests are about TLS, not logins)
+      printf '%s\n' "xpack.security.enabled: true" \
+        "xpack.security.http.ssl.enabled: true" \
+        "xpack.security.http.ssl.key: tls/server.key" \
+        "xpack.security.http.ssl.certificate: tls/server.crt" \
+        "xpack.security.http.ssl.certificate_authorities: [ \"tls/ca.pem\" ]" \
+        "xpack.security.authc.anonymous.username: indexsync_test" \
+        "xpack.security.authc.anonymous.roles: superuser" \
+        "xpack.security.authc.anonymous.authz_exception: true"
+      mkdir -p "$w/config/tls"
+      cp "$(search_tls_certs)/server.key" "$(search_tls_certs)/server.crt" "$(search_tls_certs)/ca.pem" "$w/config/tls/"
+    elif version_ge "$v" 7.0.0; then
       printf '%s\n' "xpack.security.enabled: false"
     fi
   } >"$w/config/elasticsearch.yml"
+}
+
+# search_tls_setup: a new CA and server certificate for search-tls
+# (testinfra/certgen) before each start; the tests trust ca.pem.
+search_tls_setup() {
+  command -v go >/dev/null 2>&1 || die "search-tls: go not found on PATH: its TLS certificate is made by testinfra/certgen (go run)"
+  rm -rf "$(search_tls_certs)"
+  if ! (cd "$REPO" && go run ./testinfra/certgen "$(search_tls_certs)" 127.0.0.1 localhost) >"$STACK_DIR/search-tls/certgen.log" 2>&1; then
+    cat "$STACK_DIR/search-tls/certgen.log" >&2
+    die "search-tls: testinfra/certgen could not write the TLS certificate (see above)"
+  fi
 }
 
 start_es() {
@@ -808,6 +854,7 @@ start_es() {
   if [[ -z ${STACK_KEEP_DATA:-} ]]; then rm -rf "$w/data"; fi
   rm -rf "$w/tmp" "$w/config" "$home"
   mkdir -p "$w/data" "$w/logs" "$w/tmp" "$w/config"
+  [[ $s != search-tls ]] || search_tls_setup
   # The node's own ES_HOME: hard links into the unpacked distribution (no
   # copy, nothing in it is ever written), with its own plugins/.
   if ! cp -al "$dist" "$home" 2>/dev/null; then
@@ -880,8 +927,13 @@ es_launcher_pid() {
 # marker may also sit on a short-lived JVM (8.x runs one to compute its
 # ergonomics), so only "no such process and the launcher is gone" is a failure.
 wait_ready_es() {
-  local s=$1 t0=$2 pid port deadline rc out last="" gone=0 version=""
+  local s=$1 t0=$2 pid port deadline rc out last="" gone=0 version="" base tls=()
   port=$(port_of "$s")
+  base=http://127.0.0.1:$port
+  if [[ $s == search-tls ]]; then
+    base=https://127.0.0.1:$port
+    tls=(--cacert "$(search_tls_certs)/ca.pem")
+  fi
   deadline=$((SECONDS + STACK_READY_TIMEOUT))
   while :; do
     pid=$(live_pid "$s") || pid=""
@@ -897,14 +949,14 @@ wait_ready_es() {
     fi
     if [[ -n $pid ]] && port_open "$port"; then
       rc=0
-      out=$(curl -fsS -m 35 "http://127.0.0.1:$port/_cluster/health?wait_for_status=yellow&timeout=30s" 2>&1) || rc=$?
+      out=$(curl "${tls[@]}" -fsS -m 35 "$base/_cluster/health?wait_for_status=yellow&timeout=30s" 2>&1) || rc=$?
       if ((rc == 0)); then
         rc=0
-        out=$(curl -fsS -m 10 "http://127.0.0.1:$port/" 2>&1) || rc=$?
+        out=$(curl "${tls[@]}" -fsS -m 10 "$base/" 2>&1) || rc=$?
         version=""
         if [[ $out =~ \"number\"[[:space:]]*:[[:space:]]*\"([^\"]+)\" ]]; then version=${BASH_REMATCH[1]}; fi
         if ((rc == 0)) && [[ $version == "$ES_VERSION" ]]; then
-          log "$s ready in $(elapsed "$t0") s: version $version, pid $pid, RSS $(rss_mib "$pid") MiB, port $port, log $(logfile "$s")"
+          log "$s ready in $(elapsed "$t0") s: version $version, pid $pid, RSS $(rss_mib "$pid") MiB, $base, log $(logfile "$s")"
           return 0
         fi
         last="GET / did not answer version $ES_VERSION: ${out:0:300}"
@@ -1045,7 +1097,7 @@ start_server() {
     cassandra) start_cassandra ;;
     cluster-*) start_cluster_node "$1" ;;
     opensearch) start_opensearch ;;
-    elasticsearch-*) start_es "$1" ;;
+    elasticsearch-*|search-tls) start_es "$1" ;;
   esac
 }
 
@@ -1170,6 +1222,7 @@ every_server() {
   local e
   echo cassandra
   printf '%s\n' "${CLUSTER_NODES[@]}"
+  echo search-tls
   for e in "${ENGINES[@]}"; do
     case $e in opensearch-*) echo opensearch ;; *) echo "$e" ;; esac
   done
@@ -1221,6 +1274,13 @@ cmd_status() {
       fi
       continue
     fi
+    if [[ $s == search-tls ]]; then
+      if pid=$(live_pid "$s"); then
+        printf '%-10s running  pid %-7s port %-5s RSS %s MiB (https, %s)\n' \
+          "$s" "$pid" "$(running_http_port "$s" "$pid")" "$(rss_mib "$pid")" "$STACK_SEARCH_TLS_ENGINE"
+      fi
+      continue
+    fi
     if pid=$(live_pid "$s"); then
       printf '%-10s running  pid %-7s port %-5s RSS %s MiB (not the selected engine: STACK_ENGINE=%s)\n' \
         "$s" "$pid" "$(running_http_port "$s" "$pid")" "$(rss_mib "$pid")" "$(engine_of "$s")"
@@ -1251,6 +1311,14 @@ export INDEXSYNC_TEST_CASSANDRA_PASSWORD=$CASSANDRA_PASSWORD
 export INDEXSYNC_TEST_SEARCH_URL=http://127.0.0.1:$STACK_SEARCH_PORT
 export INDEXSYNC_TEST_ENGINE=$ENGINE
 EOF
+  if live_pid search-tls >/dev/null; then
+    cat <<EOF
+export INDEXSYNC_TEST_SEARCH_TLS_URL=https://127.0.0.1:$STACK_SEARCH_TLS_PORT
+export INDEXSYNC_TEST_SEARCH_TLS_CA=$(search_tls_certs)/ca.pem
+EOF
+  else
+    echo "# the https search engine is not running (testinfra/stack.sh up search-tls)"
+  fi
   # The cluster only when it runs whole: its tests skip without it (and
   # fail under CI). They stop and restart nodes with this script.
   local n
