@@ -5,11 +5,9 @@ package cassandra
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +15,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/indexsync/indexsync/internal/secret"
+	"github.com/indexsync/indexsync/internal/tlstrust"
 )
 
 // Config says how to reach Cassandra.
@@ -40,6 +39,7 @@ const (
 	Unreachable Problem = iota + 1
 	BadCredentials
 	NoKeyspace
+	TLSUntrusted // the TLS handshake failed: certificate not trusted, or no TLS on the port
 	Other
 )
 
@@ -49,6 +49,8 @@ type ConnectError struct {
 	Username string
 	Problem  Problem
 	Err      error
+	// TLS says why the handshake failed (tlstrust.Problem), for TLSUntrusted.
+	TLS string
 }
 
 func (e *ConnectError) Error() string {
@@ -63,6 +65,8 @@ func (e *ConnectError) Error() string {
 		return fmt.Sprintf("cannot log in to Cassandra at %s as %q: bad credentials (check --cassandra-username and INDEXSYNC_CASSANDRA_PASSWORD or --cassandra-password-file)", where, e.Username)
 	case NoKeyspace:
 		return fmt.Sprintf("Cassandra at %s has no keyspace: %v (check --keyspace, or create it with `indexsync schema`)", where, e.Err)
+	case TLSUntrusted:
+		return fmt.Sprintf("cannot connect to Cassandra at %s over TLS: %s (check --cassandra-tls-ca: it must hold the CA certificate that signed the nodes' certificates, and the nodes must have client_encryption_options enabled)", where, e.TLS)
 	default:
 		return fmt.Sprintf("cannot open a Cassandra session at %s: %v", where, e.Err)
 	}
@@ -120,13 +124,11 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 		cluster.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password.Reveal()}
 	}
 	if cfg.TLSCA != "" {
-		pem, err := os.ReadFile(cfg.TLSCA)
+		// only the given CA: a cluster's nodes are signed by the
+		// deployment's own, and each node's certificate must name its address
+		pool, err := tlstrust.Pool(cfg.TLSCA, "--cassandra-tls-ca", false)
 		if err != nil {
-			return nil, fmt.Errorf("read --cassandra-tls-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cassandra-tls-ca %s holds no PEM certificate", cfg.TLSCA)
+			return nil, err
 		}
 		cluster.SslOpts = &gocql.SslOptions{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, EnableHostVerification: true}
 	}
@@ -146,6 +148,8 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 func diagnose(ctx context.Context, cluster *gocql.ClusterConfig, orig error, addrs []string, cfg Config) error {
 	bare := *cluster
 	bare.Keyspace = ""
+	// a session's token-aware policy cannot serve a second session
+	bare.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
 	s, err := bare.CreateSession()
 	if err != nil {
 		return classify(err, addrs, cfg)
@@ -160,6 +164,9 @@ func diagnose(ctx context.Context, cluster *gocql.ClusterConfig, orig error, add
 }
 
 func classify(err error, addrs []string, cfg Config) error {
+	if p := tlstrust.Problem(err); p != "" {
+		return &ConnectError{Addrs: addrs, Problem: TLSUntrusted, Err: err, TLS: p}
+	}
 	msg := err.Error()
 	var cred *gocql.RequestErrCredentials
 	switch {
