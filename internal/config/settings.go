@@ -168,6 +168,7 @@ type API struct {
 	Endpoint string
 	Key      secret.String
 	KeyFile  string
+	TLSCA    string
 }
 
 // AddFlags registers the Sync API client flags.
@@ -175,6 +176,7 @@ func (a *API) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.Endpoint, "api-endpoint", "http://localhost:9000/v1/data/sync", "Sync API URL")
 	fs.Var(&SecretValue{S: &a.Key}, "api-key", "Sync API key, sent as a Bearer token (prefer INDEXSYNC_API_KEY or --api-key-file)")
 	fs.StringVar(&a.KeyFile, "api-key-file", "", "read the Sync API key from this file")
+	fs.StringVar(&a.TLSCA, "api-tls-ca", "", "PEM CA file trusted (besides the system's) for an https --api-endpoint")
 }
 
 // Finalize reads the key file and checks the endpoint.

@@ -110,3 +110,24 @@ func (c ClusterAddr) Stack(t testing.TB, args ...string) {
 	}
 	t.Logf("stack.sh %s (%.1f s): %s", strings.Join(args, " "), time.Since(start).Seconds(), strings.TrimSpace(string(out)))
 }
+
+// Environment variables `testinfra/stack.sh env` prints when the https
+// search engine runs (testinfra/stack.sh up search-tls).
+const (
+	EnvSearchTLSURL = "INDEXSYNC_TEST_SEARCH_TLS_URL" // https://127.0.0.1:9214
+	EnvSearchTLSCA  = "INDEXSYNC_TEST_SEARCH_TLS_CA"  // the CA of its certificate
+)
+
+// SearchTLS returns the https search engine's URL and CA file, or skips
+// (fails under CI).
+func SearchTLS(t testing.TB) (url, caFile string) {
+	t.Helper()
+	url, caFile = os.Getenv(EnvSearchTLSURL), os.Getenv(EnvSearchTLSCA)
+	if url == "" {
+		missing(t, "the https search engine", EnvSearchTLSURL)
+	}
+	if caFile == "" {
+		t.Fatalf("%s is set but %s is not: eval \"$(testinfra/stack.sh env)\"", EnvSearchTLSURL, EnvSearchTLSCA)
+	}
+	return strings.TrimRight(url, "/"), caFile
+}
