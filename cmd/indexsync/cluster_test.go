@@ -249,16 +249,17 @@ func TestDeleteConsistencyUsage(t *testing.T) {
 	}
 }
 
-// TestRunNodeStoppedMidScan: a run over an RF-3 keyspace at LOCAL_ONE goes on
-// when a node stops in the middle of it and finishes with nothing missing, as
-// verify shows (run again with the node still down): the driver sends the
-// range reads of the stopped node to the other replicas, and what failed in
-// flight is read again from where it stopped. --target search with node 1
-// killed (SIGKILL: connections reset, queries in flight fail), --target api
-// with node 3 stopped (SIGTERM: it announces its shutdown); the Sync API
-// service reads through the same cluster.
+// TestRunNodeStoppedMidScan: runs over an RF-3 keyspace at LOCAL_ONE go on
+// when a node dies in the middle of them and finish with nothing missing, as
+// verify shows (run with the node still down): the driver sends the range
+// reads of the dead node to the other replicas, and what failed in flight is
+// read again from where it stopped. A run --target search and a run --target
+// api (through indexsync serve, which reads by id from the same cluster) go
+// at once; node 1 — the seed, and the first contact point — is killed
+// (SIGKILL: connections reset, queries in flight fail, the other nodes take
+// some seconds to notice) once each has synced a tenth of the users.
 func TestRunNodeStoppedMidScan(t *testing.T) {
-	const users = 5000
+	const users, node = 5000, 1
 	s := newClusterStack(t, 2)
 	// Seeded at ALL: every replica has every row, so a read at ONE from any
 	// of them sees all (with hinted handoff off, a mutation a replica dropped
@@ -267,58 +268,65 @@ func TestRunNodeStoppedMidScan(t *testing.T) {
 	if _, stderr, code := runCmd(t, args...); code != 0 {
 		t.Fatalf("seed: exit %d: %s", code, stderr)
 	}
-	for i, tc := range []struct {
-		target string
-		node   int
-		stop   string // stack.sh command
-	}{
-		{"search", 1, "kill"},
-		{"api", 3, "down"},
-	} {
-		t.Run(tc.target, func(t *testing.T) {
-			prefix := s.prefixes[i]
-			dir := t.TempDir()
-			args := append([]string{"run", "--target", tc.target, "--progress", "never", "--state-dir", dir, "--rate", "500"}, s.args(prefix)...)
-			if tc.target == "api" {
-				args = append(args, "--api-endpoint", s.startServe(t, prefix), "--concurrency", "4", "--block-size", "100")
-			}
-			cmd := exec.Command(binary(t), args...)
-			cmd.Env = append(os.Environ(), append(s.c.Env(), "INDEXSYNC_API_KEY="+apiKey)...)
-			var out, errb strings.Builder
-			cmd.Stdout, cmd.Stderr = &out, &errb
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			waitFor(t, 120*time.Second, "a tenth of the users synced", func() bool { return succeededInCheckpoint(dir) >= users/10 })
-			s.c.Stack(t, tc.stop, testenv.Node(tc.node))
-			atStop := succeededInCheckpoint(dir)
-			t.Cleanup(func() { s.c.Stack(t, "up", testenv.Node(tc.node)) })
-			t.Logf("node %d stopped (%s) with %d of %d users synced", tc.node, tc.stop, atStop, users)
+	type job struct {
+		target, prefix, dir string
+		out, errb           strings.Builder
+		done                chan error
+	}
+	var jobs []*job
+	for i, target := range []string{"search", "api"} {
+		j := &job{target: target, prefix: s.prefixes[i], dir: t.TempDir(), done: make(chan error, 1)}
+		// rates that keep both runs going for some 20 s, so that the node
+		// dies in the middle of both
+		args := append([]string{"run", "--target", target, "--progress", "never", "--state-dir", j.dir}, s.args(j.prefix)...)
+		if target == "search" {
+			args = append(args, "--rate", "200")
+		} else {
+			args = append(args, "--rate", "400", "--api-endpoint", s.startServe(t, j.prefix), "--concurrency", "4", "--block-size", "100")
+		}
+		cmd := exec.Command(binary(t), args...)
+		cmd.Env = append(os.Environ(), append(s.c.Env(), "INDEXSYNC_API_KEY="+apiKey)...)
+		cmd.Stdout, cmd.Stderr = &j.out, &j.errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		go func() { j.done <- cmd.Wait() }()
+		jobs = append(jobs, j)
+	}
+	for _, j := range jobs {
+		waitFor(t, 120*time.Second, "a tenth of the users synced by run --target "+j.target, func() bool { return succeededInCheckpoint(j.dir) >= users/10 })
+	}
+	s.c.Stack(t, "kill", testenv.Node(node))
+	t.Cleanup(func() { s.c.Stack(t, "up", testenv.Node(node)) })
+	atStop := map[string]int{}
+	for _, j := range jobs {
+		atStop[j.target] = succeededInCheckpoint(j.dir)
+	}
+	t.Logf("node %d killed with %v of %d users synced", node, atStop, users)
 
+	for _, j := range jobs {
+		t.Run(j.target, func(t *testing.T) {
 			var err error
 			select {
-			case err = <-done:
+			case err = <-j.done:
 			case <-time.After(5 * time.Minute):
-				_ = cmd.Process.Kill()
-				t.Fatalf("run did not finish in 5 minutes\n%s%s", out.String(), errb.String())
+				t.Fatalf("run --target %s did not finish in 5 minutes\n%s%s", j.target, j.out.String(), j.errb.String())
 			}
-			t.Logf("run --target %s: %v\n%s\n%s", tc.target, err, lastLines(out.String(), 8), lastLines(errb.String(), 15))
+			t.Logf("run --target %s: %v\n%s\n%s", j.target, err, lastLines(j.out.String(), 3), lastLines(j.errb.String(), 8))
 			if err != nil {
-				t.Fatalf("run --target %s with node %d stopped mid-scan failed: %v", tc.target, tc.node, err)
+				t.Fatalf("run --target %s with node %d killed mid-scan failed: %v", j.target, node, err)
 			}
-			if atStop >= users {
-				t.Fatalf("the run was done (%d of %d) before node %d stopped: not a stop mid-scan", atStop, users, tc.node)
+			if atStop[j.target] >= users {
+				t.Fatalf("the run was done before node %d died: not a stop mid-scan", node)
 			}
-			sum := readSummary(t, dir)
+			sum := readSummary(t, j.dir)
 			if sum.Succeeded != users || sum.Failed != 0 {
 				t.Errorf("summary: %d succeeded, %d failed; want %d, 0", sum.Succeeded, sum.Failed, users)
 			}
-
 			vdir := t.TempDir()
-			vout, verr, code := runCmd(t, append([]string{"verify", "--state-dir", vdir}, s.args(prefix)...)...)
-			t.Logf("verify with node %d still down: exit %d\n%s%s", tc.node, code, vout, lastLines(verr, 5))
+			vout, verr, code := runCmd(t, append([]string{"verify", "--state-dir", vdir}, s.args(j.prefix)...)...)
+			t.Logf("verify with node %d still down: exit %d\n%s%s", node, code, vout, lastLines(verr, 2))
 			rep := readVerifyFile(t, vdir)
 			if code != 0 || rep.CassandraDocs != users || rep.Missing+rep.Stale+rep.Orphans != 0 {
 				t.Errorf("verify: exit %d, %d users in Cassandra, %d missing, %d stale, %d orphans; want 0, %d, 0, 0, 0",
