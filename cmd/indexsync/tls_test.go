@@ -278,8 +278,9 @@ func (s *tlsStack) tlsConnections(t *testing.T) map[string]int {
 	return out
 }
 
-// TestServeTLSFlags: --tls-cert and --tls-key go together and must load.
-func TestServeTLSFlags(t *testing.T) {
+// TestTLSFlags: --tls-cert and --tls-key go together and must load; a CA
+// file that is missing or holds no certificate is a usage error at start.
+func TestTLSFlags(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.pem")
 	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
@@ -289,12 +290,15 @@ func TestServeTLSFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--tls-cert", bad}, "--tls-cert and --tls-key go together"},
-		{[]string{"--tls-cert", bad, "--tls-key", bad}, "want a PEM certificate"},
+		{[]string{"serve", "--auth", "none", "--tls-cert", bad}, "--tls-cert and --tls-key go together"},
+		{[]string{"serve", "--auth", "none", "--tls-cert", bad, "--tls-key", bad}, "want a PEM certificate"},
+		{[]string{"run", "--target", "api", "--api-tls-ca", filepath.Join(dir, "none.pem")}, "read --api-tls-ca: open"},
+		{[]string{"verify", "--cassandra-tls-ca", bad}, "--cassandra-tls-ca " + bad + " holds no PEM certificate"},
+		{[]string{"verify", "--search-tls-ca", bad}, "--search-tls-ca " + bad + " holds no PEM certificate"},
 	} {
-		_, stderr, code := runCmd(t, append([]string{"serve", "--auth", "none"}, tc.args...)...)
+		_, stderr, code := runCmd(t, tc.args...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) {
-			t.Errorf("serve %v: exit %d, %q; want exit %d and %q", tc.args, code, stderr, exitUsage, tc.want)
+			t.Errorf("%v: exit %d, %q; want exit %d and %q", tc.args, code, stderr, exitUsage, tc.want)
 		}
 	}
 }
