@@ -57,6 +57,7 @@ fi
 testinfra/lint.sh
 if [ -n "$bg" ]; then
   echo "== waiting for ${extra[*]}"
+  waited=$SECONDS
   if ! wait "$bg"; then
     bg=""
     cat "$extra_log"
@@ -65,6 +66,7 @@ if [ -n "$bg" ]; then
   fi
   bg=""
   tail -n 4 "$extra_log"
+  echo "(waited $((SECONDS - waited)) s after lint)"
 fi
 rm -f "$extra_log"
 
