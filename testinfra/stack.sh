@@ -11,10 +11,14 @@
 #   testinfra/stack.sh env    [ENGINE]        export lines for the integration tests (INDEXSYNC_TEST_*)
 #   testinfra/stack.sh logs   SERVER [N]      last N (100) lines of the server log
 #   testinfra/stack.sh prepare                only resolve the jars/distribution, compile the helpers
+#   testinfra/stack.sh kill   SERVER          SIGKILL a server (a crash, for tests: kill cluster-2)
 #
 # SERVER: cassandra, or the engine: search (alias engine), opensearch or
 # elasticsearch (when STACK_ENGINE is of that kind), or an engine's full name
-# (elasticsearch-7.17: selects that engine when STACK_ENGINE is unset).
+# (elasticsearch-7.17: selects that engine when STACK_ENGINE is unset);
+# cluster: the three-node Cassandra cluster on 127.0.0.1-3 (cluster-1,
+# cluster-2, cluster-3: one of its nodes, e.g. to stop and restart it);
+# search-tls: an Elasticsearch that answers https only (its own TLS).
 # Without SERVER: Cassandra and the engine. 'down all': every server of this STACK_DIR.
 #
 # See testinfra/README.md for the details and the environment overrides.
@@ -27,6 +31,16 @@ STACK_DIR=${STACK_DIR:-$REPO/.stack}
 STACK_CASSANDRA_PORT=${STACK_CASSANDRA_PORT:-9042}
 STACK_CASSANDRA_STORAGE_PORT=${STACK_CASSANDRA_STORAGE_PORT:-7010}
 STACK_CASSANDRA_HEAP=${STACK_CASSANDRA_HEAP:-1g}
+# The three-node cluster: every node on its own loopback address (127.0.0.N;
+# all of 127.0.0.0/8 is loopback on Linux), all on the same two ports.
+STACK_CLUSTER_PORT=${STACK_CLUSTER_PORT:-19042}
+STACK_CLUSTER_STORAGE_PORT=${STACK_CLUSTER_STORAGE_PORT:-17010}
+STACK_CLUSTER_HEAP=${STACK_CLUSTER_HEAP:-768m}
+# The https search engine (server search-tls): Elasticsearch with x-pack
+# security's HTTP TLS, a certificate from testinfra/certgen, anonymous access.
+STACK_SEARCH_TLS_ENGINE=${STACK_SEARCH_TLS_ENGINE:-elasticsearch-7.17}
+STACK_SEARCH_TLS_PORT=${STACK_SEARCH_TLS_PORT:-9214}
+STACK_SEARCH_TLS_TRANSPORT_PORT=${STACK_SEARCH_TLS_TRANSPORT_PORT:-9314}
 STACK_READY_TIMEOUT=${STACK_READY_TIMEOUT:-180}
 # Extra arguments for every mvn call, e.g. -Dmaven.repo.local=/tmp/m2 (optional).
 STACK_MVN_ARGS=${STACK_MVN_ARGS:-}
@@ -49,6 +63,13 @@ STACK_ES_USER=${STACK_ES_USER:-indexsync-es}
 
 CASSANDRA_USER=cassandra
 CASSANDRA_PASSWORD=cassandra
+CLUSTER_NODES=(cluster-1 cluster-2 cluster-3)
+# The cluster's tests log in as this superuser, created once the three nodes
+# run, when system_auth has been given all three nodes as replicas: then any
+# node can check the login while another is down. (The default 'cassandra'
+# role stays on one node and is read at QUORUM.)
+CLUSTER_USER=indexsync
+CLUSTER_PASSWORD=indexsync
 ES_CLUSTER=indexsync-test
 CACHE_DIR=$STACK_DIR/cache
 
@@ -94,15 +115,30 @@ engine_of() {
     *) echo "$1" ;;
   esac
 }
-is_es_server() { [[ $1 == elasticsearch-* ]]; }
+is_es_server() { [[ $1 == elasticsearch-* || $1 == search-tls ]]; }
+
+# use_tls_engine: the engine settings of the search-tls server (its own
+# ports; ES_VERSION of STACK_SEARCH_TLS_ENGINE).
+use_tls_engine() {
+  case $STACK_SEARCH_TLS_ENGINE in
+    elasticsearch-7.17|elasticsearch-8) ;;
+    *) die "STACK_SEARCH_TLS_ENGINE=$STACK_SEARCH_TLS_ENGINE: use elasticsearch-7.17 or elasticsearch-8 (the integ-test distributions carry x-pack security's TLS)" ;;
+  esac
+  local keep_engine=$ENGINE
+  select_engine "$STACK_SEARCH_TLS_ENGINE"
+  STACK_SEARCH_PORT=$STACK_SEARCH_TLS_PORT
+  STACK_SEARCH_TRANSPORT_PORT=$STACK_SEARCH_TLS_TRANSPORT_PORT
+  ENGINE=$keep_engine
+}
+search_tls_certs() { echo "$STACK_DIR/search-tls/certs"; }
 
 validate_settings() {
   local v
   for v in STACK_CASSANDRA_PORT STACK_CASSANDRA_STORAGE_PORT STACK_SEARCH_PORT \
-           STACK_SEARCH_TRANSPORT_PORT STACK_READY_TIMEOUT; do
+           STACK_SEARCH_TRANSPORT_PORT STACK_READY_TIMEOUT STACK_CLUSTER_PORT STACK_CLUSTER_STORAGE_PORT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v=${!v} is not a number"
   done
-  for v in STACK_CASSANDRA_HEAP STACK_SEARCH_HEAP; do
+  for v in STACK_CASSANDRA_HEAP STACK_SEARCH_HEAP STACK_CLUSTER_HEAP; do
     [[ ${!v} =~ ^[0-9]+[kKmMgG]$ ]] || die "$v=${!v} is not a JVM size like 512m or 1g"
   done
   case "$STACK_DIR" in /*) ;; *) STACK_DIR=$(pwd)/$STACK_DIR; CACHE_DIR=$STACK_DIR/cache ;; esac
@@ -117,22 +153,42 @@ heap_mib() {
 workdir() { echo "$STACK_DIR/$1"; }
 pidfile() { echo "$STACK_DIR/$1/server.pid"; }
 # Ports are those of the selected engine: only Cassandra and ENGINE_SERVER are
-# ever started or checked by one call.
+# ever started or checked by one call (and the cluster's nodes).
 port_of() {
   case $1 in
     cassandra) echo "$STACK_CASSANDRA_PORT" ;;
+    cluster-*) echo "$STACK_CLUSTER_PORT" ;;
     *) echo "$STACK_SEARCH_PORT" ;;
   esac
 }
 ports_of() {
   case $1 in
     cassandra) echo "$STACK_CASSANDRA_PORT $STACK_CASSANDRA_STORAGE_PORT" ;;
+    cluster-*) echo "$STACK_CLUSTER_PORT $STACK_CLUSTER_STORAGE_PORT" ;;
     *) echo "$STACK_SEARCH_PORT $STACK_SEARCH_TRANSPORT_PORT" ;;
   esac
 }
+# The address a server listens on: a cluster node's own, else 127.0.0.1.
+addr_of() {
+  case $1 in
+    cluster-*) echo "127.0.0.${1#cluster-}" ;;
+    *) echo 127.0.0.1 ;;
+  esac
+}
+is_cluster_node() { [[ $1 == cluster-[1-3] ]]; }
+# A cluster that was set up (roles created) has this file; 'up cluster' with
+# no node running starts afresh and removes it.
+cluster_dir() { echo "$STACK_DIR/cluster"; }
+cluster_ready_marker() { echo "$(cluster_dir)/setup.done"; }
+cluster_tls_dir() { echo "$(cluster_dir)/tls"; }
+cluster_hosts() {
+  local n out=()
+  for n in "${CLUSTER_NODES[@]}"; do out+=("$(addr_of "$n"):$STACK_CLUSTER_PORT"); done
+  (IFS=,; echo "${out[*]}")
+}
 logfile() {
   case $1 in
-    cassandra) echo "$STACK_DIR/cassandra/logs/system.log" ;;
+    cassandra|cluster-*) echo "$STACK_DIR/$1/logs/system.log" ;;
     opensearch) echo "$STACK_DIR/opensearch/logs/opensearch.log" ;;
     *) echo "$STACK_DIR/$1/logs/$ES_CLUSTER.log" ;;
   esac
@@ -146,6 +202,8 @@ resolve_server() {
   local a=${1:-}
   case $a in
     cassandra) SERVER=cassandra ;;
+    cluster|cluster-[1-3]) SERVER=$a ;;
+    search-tls) SERVER=$a; use_tls_engine ;;
     search|engine) SERVER=$ENGINE_SERVER ;;
     opensearch|elasticsearch)
       [[ $ENGINE_KIND == "$a" ]] ||
@@ -157,7 +215,7 @@ resolve_server() {
         select_engine "$a"
       fi
       SERVER=$ENGINE_SERVER ;;
-    *) die "unknown server '$a': use cassandra, search, or an engine (${ENGINES[*]})" ;;
+    *) die "unknown server '$a': use cassandra, cluster, cluster-1..3, search, search-tls, or an engine (${ENGINES[*]})" ;;
   esac
 }
 
@@ -206,14 +264,16 @@ marked_pid() {
   echo "${first%/cmdline}"
 }
 
-port_open() {
-  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+port_open() { # port_open PORT [ADDRESS]
+  timeout 2 bash -c "exec 3<>/dev/tcp/${2:-127.0.0.1}/$1" 2>/dev/null
 }
 
 # Who listens on a port (for error messages); empty if unknown.
-port_owner() {
+port_owner() { # port_owner PORT [ADDRESS]
   command -v ss >/dev/null 2>&1 || return 0
-  ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*))' | head -1 || true
+  local filter="sport = :$1"
+  [[ -z ${2:-} ]] || filter="src $2:$1"
+  ss -ltnpH "$filter" 2>/dev/null | grep -o 'users:(([^)]*))' | head -1 || true
 }
 
 rss_mib() {
@@ -349,7 +409,7 @@ compile_classes() {
 
 prepare() {
   case $1 in
-    cassandra)
+    cassandra|cluster-*)
       resolve_classpath cassandra "$HERE/cassandra/pom.xml" 70
       compile_classes cqlping "" "$HERE/java/io/indexsync/testinfra/CqlPing.java"
       ;;
@@ -358,7 +418,7 @@ prepare() {
       compile_classes opensearch-launcher "$CACHE_DIR/opensearch/classpath.txt" \
         "$HERE/opensearch/src/io/indexsync/testinfra/SearchNode.java"
       ;;
-    elasticsearch-*)
+    elasticsearch-*|search-tls)
       fetch_es_dist "$ES_VERSION"
       local p
       for p in $(es_plugins "$ES_VERSION"); do build_es_plugin "$ES_VERSION" "$p"; done
@@ -519,20 +579,83 @@ rotate_logs() {
 }
 
 start_cassandra() {
-  local w cp heap
+  local w
   w=$(workdir cassandra)
   # A fresh data dir every start: no cluster-name/snitch/token checks against
   # an older run, and every test run sees an empty cluster.
-  rotate_logs "$w"
-  rm -rf "$w/data" "$w/tmp"
-  mkdir -p "$w/data" "$w/logs" "$w/tmp"
+  rm -rf "$w/data"
   render "$HERE/cassandra/cassandra.yaml.in" "$w/cassandra.yaml" \
-    "WORK=$w" "NATIVE_PORT=$STACK_CASSANDRA_PORT" "STORAGE_PORT=$STACK_CASSANDRA_STORAGE_PORT"
+    "WORK=$w" "NATIVE_PORT=$STACK_CASSANDRA_PORT" "STORAGE_PORT=$STACK_CASSANDRA_STORAGE_PORT" \
+    "ADDRESS=127.0.0.1" "SEEDS=127.0.0.1:$STACK_CASSANDRA_STORAGE_PORT" "CLUSTER_NAME=indexsync-test" "ALLOC_RF=1"
+  launch_cassandra cassandra "$STACK_CASSANDRA_HEAP"
+}
+
+# start_cluster_node NODE: one node of the three-node cluster. Its data is
+# kept (a restart after 'down cluster-2' or 'kill cluster-2' is the same node
+# coming back); 'up cluster' with no node running clears it first
+# (fresh_cluster).
+start_cluster_node() {
+  local s=$1 w addr
+  w=$(workdir "$s")
+  addr=$(addr_of "$s")
+  mkdir -p "$w/data"
+  render "$HERE/cassandra/cassandra.yaml.in" "$w/cassandra.yaml" \
+    "WORK=$w" "NATIVE_PORT=$STACK_CLUSTER_PORT" "STORAGE_PORT=$STACK_CLUSTER_STORAGE_PORT" \
+    "ADDRESS=$addr" "SEEDS=$(addr_of cluster-1):$STACK_CLUSTER_STORAGE_PORT" "CLUSTER_NAME=indexsync-cluster" "ALLOC_RF=3"
+  render "$HERE/cassandra/cluster.yaml.in" "$w/cluster.yaml" "TLS_DIR=$(cluster_tls_dir)"
+  cat "$w/cluster.yaml" >>"$w/cassandra.yaml"
+  rm -f "$w/cluster.yaml"
+  # size estimates every 10 s instead of 5 minutes: tests read them
+  launch_cassandra "$s" "$STACK_CLUSTER_HEAP" -Dcassandra.size_recorder_interval=10
+}
+
+# fresh_cluster: no node runs; clear every node's data and make a new CA and
+# server certificate (testinfra/certgen, Go's crypto/x509) for the nodes'
+# client encryption.
+fresh_cluster() {
+  local n t0
+  for n in "${CLUSTER_NODES[@]}"; do rm -rf "$(workdir "$n")/data"; done
+  rm -rf "$(cluster_dir)"
+  mkdir -p "$(cluster_dir)"
+  command -v go >/dev/null 2>&1 || die "cluster: go not found on PATH: the cluster's TLS certificates are made by testinfra/certgen (go run)"
+  t0=$(now)
+  if ! (cd "$REPO" && go run ./testinfra/certgen "$(cluster_tls_dir)" \
+        "$(addr_of cluster-1)" "$(addr_of cluster-2)" "$(addr_of cluster-3)" localhost) >"$(cluster_dir)/certgen.log" 2>&1; then
+    cat "$(cluster_dir)/certgen.log" >&2
+    die "cluster: testinfra/certgen could not write the TLS certificates (see above)"
+  fi
+  log "cluster: TLS CA and server certificate for 127.0.0.1-3 in $(cluster_tls_dir) ($(elapsed "$t0") s)"
+}
+
+# setup_cluster: once the three nodes run, system_auth gets all three as
+# replicas and the tests' superuser is created (so written to all three):
+# logins then work with any one node down.
+setup_cluster() {
+  local q out
+  for q in "ALTER KEYSPACE system_auth WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}" \
+           "CREATE ROLE IF NOT EXISTS $CLUSTER_USER WITH PASSWORD = '$CLUSTER_PASSWORD' AND LOGIN = true AND SUPERUSER = true"; do
+    if ! out=$("$JAVA" -cp "$CACHE_DIR/cqlping/classes" io.indexsync.testinfra.CqlPing \
+          "$(addr_of cluster-1)" "$STACK_CLUSTER_PORT" "$CASSANDRA_USER" "$CASSANDRA_PASSWORD" 60 "$q" 2>&1); then
+      die "cluster: setting up roles failed ($q): $out"
+    fi
+  done
+  touch "$(cluster_ready_marker)"
+  log "cluster: system_auth replicated to 3 nodes; superuser $CLUSTER_USER created"
+}
+
+# launch_cassandra SERVER HEAP [JVM_ARG...]: a Cassandra node from its
+# cassandra.yaml in the server's work dir.
+launch_cassandra() {
+  local s=$1 heap=$2 w cp
+  shift 2
+  w=$(workdir "$s")
+  rotate_logs "$w"
+  rm -rf "$w/tmp"
+  mkdir -p "$w/data" "$w/logs" "$w/tmp"
   render "$HERE/cassandra/logback.xml.in" "$w/logback.xml" "LOG_DIR=$w/logs"
   cp=$(<"$CACHE_DIR/cassandra/classpath.txt")
-  heap=$STACK_CASSANDRA_HEAP
   local args=(
-    "$(marker cassandra)"
+    "$(marker "$s")"
     -Xms"$heap" -Xmx"$heap" -Xss256k
     -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError
     -Djava.net.preferIPv4Stack=true
@@ -575,10 +698,11 @@ start_cassandra() {
     -Dcassandra.superuser_setup_delay_ms=0
     -Djna.tmpdir="$w/tmp"
     -Djava.io.tmpdir="$w/tmp"
+    "$@"
     -cp "$cp"
     org.apache.cassandra.service.CassandraDaemon
   )
-  launch cassandra "$JAVA" "${args[@]}"
+  launch "$s" "$JAVA" "${args[@]}"
 }
 
 start_opensearch() {
@@ -694,10 +818,34 @@ render_es_config() { # SERVER WORKDIR DIST VERSION
       "transport.port: $STACK_SEARCH_TRANSPORT_PORT" \
       "discovery.type: single-node" \
       "cluster.routing.allocation.disk.threshold_enabled: false"
-    if version_ge "$v" 7.0.0; then
+    if [[ $s == search-tls ]]; then
+      # https only, with the certificate of testinfra/certgen; anonymous
+      # requests act as superuser (the tests are about TLS, not logins)
+      printf '%s\n' "xpack.security.enabled: true" \
+        "xpack.security.http.ssl.enabled: true" \
+        "xpack.security.http.ssl.key: tls/server.key" \
+        "xpack.security.http.ssl.certificate: tls/server.crt" \
+        "xpack.security.http.ssl.certificate_authorities: [ \"tls/ca.pem\" ]" \
+        "xpack.security.authc.anonymous.username: indexsync_test" \
+        "xpack.security.authc.anonymous.roles: superuser" \
+        "xpack.security.authc.anonymous.authz_exception: true"
+      mkdir -p "$w/config/tls"
+      cp "$(search_tls_certs)/server.key" "$(search_tls_certs)/server.crt" "$(search_tls_certs)/ca.pem" "$w/config/tls/"
+    elif version_ge "$v" 7.0.0; then
       printf '%s\n' "xpack.security.enabled: false"
     fi
   } >"$w/config/elasticsearch.yml"
+}
+
+# search_tls_setup: a new CA and server certificate for search-tls
+# (testinfra/certgen) before each start; the tests trust ca.pem.
+search_tls_setup() {
+  command -v go >/dev/null 2>&1 || die "search-tls: go not found on PATH: its TLS certificate is made by testinfra/certgen (go run)"
+  rm -rf "$(search_tls_certs)"
+  if ! (cd "$REPO" && go run ./testinfra/certgen "$(search_tls_certs)" 127.0.0.1 localhost) >"$STACK_DIR/search-tls/certgen.log" 2>&1; then
+    cat "$STACK_DIR/search-tls/certgen.log" >&2
+    die "search-tls: testinfra/certgen could not write the TLS certificate (see above)"
+  fi
 }
 
 start_es() {
@@ -710,6 +858,7 @@ start_es() {
   if [[ -z ${STACK_KEEP_DATA:-} ]]; then rm -rf "$w/data"; fi
   rm -rf "$w/tmp" "$w/config" "$home"
   mkdir -p "$w/data" "$w/logs" "$w/tmp" "$w/config"
+  [[ $s != search-tls ]] || search_tls_setup
   # The node's own ES_HOME: hard links into the unpacked distribution (no
   # copy, nothing in it is ever written), with its own plugins/.
   if ! cp -al "$dist" "$home" 2>/dev/null; then
@@ -782,8 +931,13 @@ es_launcher_pid() {
 # marker may also sit on a short-lived JVM (8.x runs one to compute its
 # ergonomics), so only "no such process and the launcher is gone" is a failure.
 wait_ready_es() {
-  local s=$1 t0=$2 pid port deadline rc out last="" gone=0 version=""
+  local s=$1 t0=$2 pid port deadline rc out last="" gone=0 version="" base tls=()
   port=$(port_of "$s")
+  base=http://127.0.0.1:$port
+  if [[ $s == search-tls ]]; then
+    base=https://127.0.0.1:$port
+    tls=(--cacert "$(search_tls_certs)/ca.pem")
+  fi
   deadline=$((SECONDS + STACK_READY_TIMEOUT))
   while :; do
     pid=$(live_pid "$s") || pid=""
@@ -799,14 +953,14 @@ wait_ready_es() {
     fi
     if [[ -n $pid ]] && port_open "$port"; then
       rc=0
-      out=$(curl -fsS -m 35 "http://127.0.0.1:$port/_cluster/health?wait_for_status=yellow&timeout=30s" 2>&1) || rc=$?
+      out=$(curl "${tls[@]}" -fsS -m 35 "$base/_cluster/health?wait_for_status=yellow&timeout=30s" 2>&1) || rc=$?
       if ((rc == 0)); then
         rc=0
-        out=$(curl -fsS -m 10 "http://127.0.0.1:$port/" 2>&1) || rc=$?
+        out=$(curl "${tls[@]}" -fsS -m 10 "$base/" 2>&1) || rc=$?
         version=""
         if [[ $out =~ \"number\"[[:space:]]*:[[:space:]]*\"([^\"]+)\" ]]; then version=${BASH_REMATCH[1]}; fi
         if ((rc == 0)) && [[ $version == "$ES_VERSION" ]]; then
-          log "$s ready in $(elapsed "$t0") s: version $version, pid $pid, RSS $(rss_mib "$pid") MiB, port $port, log $(logfile "$s")"
+          log "$s ready in $(elapsed "$t0") s: version $version, pid $pid, RSS $(rss_mib "$pid") MiB, $base, log $(logfile "$s")"
           return 0
         fi
         last="GET / did not answer version $ES_VERSION: ${out:0:300}"
@@ -820,6 +974,34 @@ wait_ready_es() {
     fi
     sleep 1
   done
+}
+
+# cqlping ADDRESS USER PASSWORD TIMEOUT [QUERY [CONSISTENCY]]: CqlPing against
+# a node on the cluster's port.
+cqlping() {
+  local addr=$1
+  shift
+  "$JAVA" -cp "$CACHE_DIR/cqlping/classes" io.indexsync.testinfra.CqlPing "$addr" "$STACK_CLUSTER_PORT" "$@"
+}
+
+# cluster_node_check NODE: the node answers CQL; once the cluster is set up
+# (its superuser exists) and all three nodes run, also every node sees every
+# other up: a read at ALL through each of them works. A restarted node is
+# "ready" only when no coordinator still takes it for down.
+cluster_node_check() {
+  local s=$1 out n
+  if [[ ! -f $(cluster_ready_marker) ]]; then
+    cqlping "$(addr_of "$s")" "$CASSANDRA_USER" "$CASSANDRA_PASSWORD" 5
+    return
+  fi
+  out=$(cqlping "$(addr_of "$s")" "$CLUSTER_USER" "$CLUSTER_PASSWORD" 5 2>&1) || { echo "$out"; return 1; }
+  for n in "${CLUSTER_NODES[@]}"; do live_pid "$n" >/dev/null || { echo "$out"; return 0; }; done
+  for n in "${CLUSTER_NODES[@]}"; do
+    cqlping "$(addr_of "$n")" "$CLUSTER_USER" "$CLUSTER_PASSWORD" 2 \
+      "SELECT role FROM system_auth.roles WHERE role = '$CLUSTER_USER'" ALL >/dev/null 2>&1 ||
+      { echo "$n does not see every replica up yet"; return 1; }
+  done
+  echo "$out"
 }
 
 # wait_ready SERVER START_TIME -> 0 when ready, 1 on timeout / early exit.
@@ -837,7 +1019,7 @@ wait_ready() {
       err "$s (pid $pid) exited during startup"
       return 1
     fi
-    if port_open "$port"; then
+    if port_open "$port" "$(addr_of "$s")"; then
       case $s in
         cassandra)
           rc=0
@@ -845,6 +1027,15 @@ wait_ready() {
                 127.0.0.1 "$port" "$CASSANDRA_USER" "$CASSANDRA_PASSWORD" 5 2>&1) || rc=$?
           if ((rc == 0)); then
             log "cassandra ready in $(elapsed "$t0") s: release_version $out, pid $pid, RSS $(rss_mib "$pid") MiB, port $port, log $(logfile cassandra)"
+            return 0
+          fi
+          last=$out
+          ;;
+        cluster-*)
+          rc=0
+          out=$(cluster_node_check "$s") || rc=$?
+          if ((rc == 0)); then
+            log "$s ready in $(elapsed "$t0") s: release_version $out, pid $pid, RSS $(rss_mib "$pid") MiB, $(addr_of "$s"):$port, log $(logfile "$s")"
             return 0
           fi
           last=$out
@@ -870,7 +1061,7 @@ wait_ready() {
 
 # ---------------------------------------------------------------- commands
 
-stop_server() { # stop_server SERVER [quiet]
+stop_server() { # stop_server SERVER [quiet|kill]
   local s=$1 pid i t0
   if ! pid=$(live_pid "$s"); then
     rm -f "$(pidfile "$s")"
@@ -878,6 +1069,16 @@ stop_server() { # stop_server SERVER [quiet]
     return 0
   fi
   t0=$(now)
+  if [[ ${2:-} == kill ]]; then
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    rm -f "$(pidfile "$s")"
+    log "$s killed (SIGKILL, pid $pid) in $(elapsed "$t0") s"
+    return 0
+  fi
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 300; i++)); do
     kill -0 "$pid" 2>/dev/null || break
@@ -898,8 +1099,9 @@ stop_server() { # stop_server SERVER [quiet]
 start_server() {
   case $1 in
     cassandra) start_cassandra ;;
+    cluster-*) start_cluster_node "$1" ;;
     opensearch) start_opensearch ;;
-    elasticsearch-*) start_es "$1" ;;
+    elasticsearch-*|search-tls) start_es "$1" ;;
   esac
 }
 
@@ -907,6 +1109,9 @@ cmd_up() {
   local servers=("$@") s pid p owner
   ((${#servers[@]})) || servers=("${ALL_SERVERS[@]}")
   setup_java
+  case ${servers[0]} in
+    cluster|cluster-*) cmd_up_cluster "${servers[0]}"; return ;;
+  esac
 
   local to_start=() to_wait=()
   for s in "${servers[@]}"; do
@@ -967,10 +1172,61 @@ cmd_up() {
   return 1
 }
 
+# cmd_up_cluster cluster|cluster-N: the three nodes one after another (a
+# node joins only once the one before it is up; two cores are busy enough
+# with one starting JVM), or one node of a cluster that was set up (a restart).
+cmd_up_cluster() {
+  local what=$1 nodes=() s pid p owner t0 any=""
+  t0=$(now)
+  if [[ $what == cluster ]]; then
+    nodes=("${CLUSTER_NODES[@]}")
+    for s in "${nodes[@]}"; do live_pid "$s" >/dev/null && any=1; done
+  else
+    nodes=("$what")
+    [[ -f $(cluster_ready_marker) ]] ||
+      die "$what: the cluster was never set up in $STACK_DIR: start all of it with 'testinfra/stack.sh up cluster'"
+    any=1
+  fi
+  prepare cassandra
+  [[ -n $any ]] || fresh_cluster
+  for s in "${nodes[@]}"; do
+    if pid=$(live_pid "$s"); then
+      if port_open "$(port_of "$s")" "$(addr_of "$s")"; then
+        log "$s already running (pid $pid)"
+        continue
+      fi
+      log "$s process is up (pid $pid) but $(addr_of "$s"):$(port_of "$s") is not answering yet; waiting"
+    else
+      rm -f "$(pidfile "$s")"
+      for p in $(ports_of "$s"); do
+        if port_open "$p" "$(addr_of "$s")"; then
+          owner=$(port_owner "$p" "$(addr_of "$s")")
+          die "$s: $(addr_of "$s"):$p is already in use by another process${owner:+ ($owner)}: stop it, or choose other ports (STACK_CLUSTER_PORT/STACK_CLUSTER_STORAGE_PORT)"
+        fi
+      done
+      mkdir -p "$(workdir "$s")"
+      start_server "$s"
+      log "$s starting on $(addr_of "$s") (pid $(<"$(pidfile "$s")"), log $(logfile "$s"))"
+    fi
+    if ! wait_ready "$s" "$(now)"; then
+      tail_logs "$s"
+      stop_server "$s" quiet
+      die "$s failed to start; it was stopped. Log: $(logfile "$s")"
+    fi
+  done
+  if [[ ! -f $(cluster_ready_marker) ]]; then
+    setup_cluster
+  fi
+  [[ $what == cluster ]] && log "cluster ready in $(elapsed "$t0") s: $(cluster_hosts) (log in as $CLUSTER_USER; TLS CA $(cluster_tls_dir)/ca.pem)"
+  return 0
+}
+
 # Every server name a STACK_DIR can hold.
 every_server() {
   local e
   echo cassandra
+  printf '%s\n' "${CLUSTER_NODES[@]}"
+  echo search-tls
   for e in "${ENGINES[@]}"; do
     case $e in opensearch-*) echo opensearch ;; *) echo "$e" ;; esac
   done
@@ -982,6 +1238,8 @@ cmd_down() {
   if [[ ${servers[0]} == all ]]; then
     mapfile -t servers < <(every_server)
     quiet=quiet
+  elif [[ ${servers[0]} == cluster ]]; then
+    servers=("${CLUSTER_NODES[@]}")
   fi
   # In parallel: Cassandra takes a few seconds to flush and stop.
   local pids=() rc=0 p
@@ -1009,9 +1267,24 @@ cmd_status() {
       ok=1
     fi
   done
-  # The other engines of this STACK_DIR, when they run (not in the exit code).
+  # The other engines of this STACK_DIR and the cluster's nodes, when they
+  # run (not in the exit code).
   while read -r s; do
     [[ $s == cassandra || $s == "$ENGINE_SERVER" ]] && continue
+    if is_cluster_node "$s"; then
+      if pid=$(live_pid "$s"); then
+        printf '%-10s running  pid %-7s %s:%-5s RSS %s MiB (three-node cluster)\n' \
+          "$s" "$pid" "$(addr_of "$s")" "$STACK_CLUSTER_PORT" "$(rss_mib "$pid")"
+      fi
+      continue
+    fi
+    if [[ $s == search-tls ]]; then
+      if pid=$(live_pid "$s"); then
+        printf '%-10s running  pid %-7s port %-5s RSS %s MiB (https, %s)\n' \
+          "$s" "$pid" "$(running_http_port "$s" "$pid")" "$(rss_mib "$pid")" "$STACK_SEARCH_TLS_ENGINE"
+      fi
+      continue
+    fi
     if pid=$(live_pid "$s"); then
       printf '%-10s running  pid %-7s port %-5s RSS %s MiB (not the selected engine: STACK_ENGINE=%s)\n' \
         "$s" "$pid" "$(running_http_port "$s" "$pid")" "$(rss_mib "$pid")" "$(engine_of "$s")"
@@ -1042,6 +1315,31 @@ export INDEXSYNC_TEST_CASSANDRA_PASSWORD=$CASSANDRA_PASSWORD
 export INDEXSYNC_TEST_SEARCH_URL=http://127.0.0.1:$STACK_SEARCH_PORT
 export INDEXSYNC_TEST_ENGINE=$ENGINE
 EOF
+  if live_pid search-tls >/dev/null; then
+    cat <<EOF
+export INDEXSYNC_TEST_SEARCH_TLS_URL=https://127.0.0.1:$STACK_SEARCH_TLS_PORT
+export INDEXSYNC_TEST_SEARCH_TLS_CA=$(search_tls_certs)/ca.pem
+EOF
+  else
+    echo "# the https search engine is not running (testinfra/stack.sh up search-tls)"
+  fi
+  # The cluster only when it runs whole: its tests skip without it (and
+  # fail under CI). They stop and restart nodes with this script.
+  local n
+  for n in "${CLUSTER_NODES[@]}"; do
+    if ! live_pid "$n" >/dev/null || [[ ! -f $(cluster_ready_marker) ]]; then
+      echo "# the three-node cluster is not running (testinfra/stack.sh up cluster)"
+      return 0
+    fi
+  done
+  cat <<EOF
+export INDEXSYNC_TEST_CLUSTER=$(cluster_hosts)
+export INDEXSYNC_TEST_CLUSTER_USERNAME=$CLUSTER_USER
+export INDEXSYNC_TEST_CLUSTER_PASSWORD=$CLUSTER_PASSWORD
+export INDEXSYNC_TEST_CLUSTER_TLS_CA=$(cluster_tls_dir)/ca.pem
+export INDEXSYNC_TEST_STACK=$HERE/stack.sh
+export INDEXSYNC_TEST_STACK_DIR=$STACK_DIR
+EOF
 }
 
 cmd_logs() {
@@ -1067,8 +1365,16 @@ main() {
   shift
   select_engine "$STACK_ENGINE"
   case $cmd in
+    kill)
+      (($# == 1)) || die "usage: stack.sh kill SERVER (cassandra, cluster-1..3, search, or an engine)"
+      resolve_server "$1"
+      [[ $SERVER != cluster ]] || die "kill takes one server (cluster-1, cluster-2 or cluster-3)"
+      validate_settings
+      take_lock
+      stop_server "$SERVER" kill
+      ;;
     up|down)
-      (($# <= 1)) || die "usage: stack.sh $cmd [SERVER] (cassandra, search, or an engine: ${ENGINES[*]})"
+      (($# <= 1)) || die "usage: stack.sh $cmd [SERVER] (cassandra, cluster, cluster-1..3, search, or an engine: ${ENGINES[*]})"
       if [[ $# -eq 1 ]]; then
         if [[ $cmd == down && $1 == all ]]; then
           args=(all)

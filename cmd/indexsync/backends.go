@@ -33,7 +33,10 @@ func connectCassandra(ctx context.Context, c config.Cassandra, withKeyspace bool
 	if _, ok := errors.AsType[*cassandra.ConnectError](err); ok {
 		return nil, outcome.As(outcome.Unreachable, err)
 	}
-	return sess, err
+	if err != nil {
+		return nil, &config.UsageError{Err: err} // a setting it refused: the CA file
+	}
+	return sess, nil
 }
 
 // connectSearch makes a search client and asks the engine who it is, so a

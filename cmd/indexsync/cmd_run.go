@@ -352,6 +352,7 @@ func (o *runOptions) wireTarget(ctx context.Context, log *slog.Logger, runMS int
 		client, err := syncapi.NewClient(syncapi.ClientConfig{
 			Endpoint:   o.API.Endpoint,
 			APIKey:     o.API.Key,
+			TLSCA:      o.API.TLSCA,
 			Retries:    spec.Retries,
 			Background: spec.RequestMode == syncjob.BackgroundRequests,
 			UserAgent:  "indexsync/" + buildinfo.Get().Version,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
@@ -46,6 +47,10 @@ type serveOptions struct {
 	ReadConcurrency int
 
 	jwtCreds []syncapi.JWTCredential
+
+	// --tls-cert/--tls-key: serve https with this certificate
+	TLSCert, TLSKey string
+	tlsCert         *tls.Certificate
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -95,6 +100,8 @@ Prometheus. SIGTERM stops accepting calls and drains the queue.`,
 	fs.DurationVar(&o.OrgCacheTTL, "org-cache-ttl", store.DefaultOrgTTL, "how long organisation names are cached")
 	fs.IntVar(&o.ReadBatch, "read-batch", store.DefaultBatch, "ids per Cassandra read (a partition-key IN query)")
 	fs.IntVar(&o.ReadConcurrency, "read-concurrency", store.DefaultConcurrency, "Cassandra reads in flight per call")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "serve https: PEM certificate (chain) file, with --tls-key")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "serve https: PEM private key file of --tls-cert")
 	return cmd
 }
 
@@ -156,7 +163,24 @@ func (o *serveOptions) finalize() error {
 		config.Bound("--shutdown-timeout", o.ShutdownTimeout, time.Second, 24*time.Hour),
 		config.Bound("--org-cache-ttl", o.OrgCacheTTL, 0, 24*time.Hour))
 	errs = append(errs, statedir.Prepare(o.StateDir))
+	errs = append(errs, o.loadTLS())
 	return config.Join(errs...)
+}
+
+// loadTLS reads --tls-cert and --tls-key, which go together.
+func (o *serveOptions) loadTLS() error {
+	if o.TLSCert == "" && o.TLSKey == "" {
+		return nil
+	}
+	if o.TLSCert == "" || o.TLSKey == "" {
+		return fmt.Errorf("--tls-cert and --tls-key go together: give both to serve https, or neither")
+	}
+	cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+	if err != nil {
+		return fmt.Errorf("--tls-cert %s / --tls-key %s: %w (want a PEM certificate, or chain, and its PEM private key)", o.TLSCert, o.TLSKey, err)
+	}
+	o.tlsCert = &cert
+	return nil
 }
 
 func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
@@ -235,6 +259,10 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 			_ = ln.Close()
 			return &config.UsageError{Err: fmt.Errorf("listen on %s: %w (is another process using the port? change --admin-listen, or give it empty for none)", o.AdminListen, err)}
 		}
+	}
+	if o.tlsCert != nil {
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*o.tlsCert}, MinVersion: tls.VersionTLS12})
+		log.Info("serving https", "certificate", o.tlsCert.Leaf.Subject.String(), "notAfter", o.tlsCert.Leaf.NotAfter)
 	}
 	return srv.Run(ctx, ln, admin)
 }

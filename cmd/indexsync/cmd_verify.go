@@ -40,6 +40,10 @@ type verifyOptions struct {
 
 	kind  sunbird.Kind
 	shard syncjob.Shard
+
+	// --delete-consistency, and what it names
+	DeleteConsistency string
+	deleteCons        cassandra.Consistency
 }
 
 func newVerifyCommand(g *globalOptions) *cobra.Command {
@@ -57,6 +61,9 @@ Cassandra which still exist: the others are orphans.
 It prints a short table and writes verify_<ms>.json into --state-dir with the
 counts and every id. --repair re-syncs missing and stale ids, --delete-orphans
 deletes orphans; both re-check what they touched and report what remains.
+Before a document is deleted, Cassandra is asked again whether its row is
+gone, at --delete-consistency (LOCAL_QUORUM): a replica that missed a write
+must not decide alone.
 
 Exit codes: 0 in sync, 1 differences found (with --repair or
 --delete-orphans: differences that remain), 2 usage, 3 cannot connect,
@@ -83,6 +90,7 @@ Exit codes: 0 in sync, 1 differences found (with --repair or
 	fs.StringVar(&o.Shard, "shard", "", "I/N: only the I-th (0-based) of N slices of the token ring; orphans are checked for the index ids whose token falls in it")
 	fs.BoolVar(&o.Repair, "repair", false, "re-sync missing and stale ids, then re-check them")
 	fs.BoolVar(&o.DeleteOrphans, "delete-orphans", false, "delete orphan documents from the index, then re-check them")
+	fs.StringVar(&o.DeleteConsistency, "delete-consistency", verify.DefaultDeleteConsistency, "consistency of the check, just before a document is deleted, that its row is gone (whatever --cassandra-consistency the scan reads at): a replica that missed a write must not decide")
 	fs.IntVar(&o.MaxPrint, "max-print", 10, "ids printed per list on the console (the file has them all)")
 	fs.IntVar(&o.Retries, "retries", 5, "retries per search request, with exponential backoff and jitter")
 	return cmd
@@ -107,6 +115,9 @@ func (o *verifyOptions) finalize() error {
 		config.Bound("--max-print", o.MaxPrint, 0, 1000000),
 		config.Bound("--retries", o.Retries, 0, syncjob.MaxRetries))
 	var err error
+	if o.deleteCons, err = cassandra.ParseConsistency(o.DeleteConsistency); err != nil || o.DeleteConsistency == "" || strings.EqualFold(o.DeleteConsistency, "ANY") {
+		errs = append(errs, fmt.Errorf("--delete-consistency %q: use LOCAL_QUORUM (the default), QUORUM, ALL, or LOCAL_ONE/ONE to check at the scan's level", o.DeleteConsistency))
+	}
 	if o.shard, err = syncjob.ParseShard(o.Shard); err != nil {
 		errs = append(errs, err)
 	}
@@ -147,7 +158,7 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 	if err != nil {
 		return err
 	}
-	keys := &verify.CassandraKeys{Session: sess, Keyspace: o.Cassandra.Keyspace, Table: o.kind.Table, Key: o.kind.Key}
+	keys := &verify.CassandraKeys{Session: sess, Keyspace: o.Cassandra.Keyspace, Table: o.kind.Table, Key: o.kind.Key, Consistency: o.deleteCons}
 
 	est, _ := sess.EstimatePartitions(ctx, o.Cassandra.Keyspace, o.kind.Table, []cassandra.Range{cassandra.Shard(o.shard.I, o.shard.N)})
 	scanBar := progress.New(progress.Options{Mode: g.Progress, Out: os.Stderr, Total: est, TotalSource: "estimated from system.size_estimates",
@@ -262,6 +273,9 @@ func remainingMessage(rep *verify.Report, index, path string, o *verifyOptions) 
 	}
 	if rep.Repair.Failed > 0 {
 		hint = append(hint, fmt.Sprintf("%d writes or deletes failed (failureReasons in the report)", rep.Repair.Failed))
+	}
+	if rep.Repair.Kept > 0 {
+		hint = append(hint, fmt.Sprintf("%d orphans were kept: checked at --delete-consistency %s, their row exists (a replica had missed it, or it came back); run verify --repair", rep.Repair.Kept, o.DeleteConsistency))
 	}
 	if len(hint) == 0 {
 		hint = append(hint, "they changed while being repaired: run verify again")

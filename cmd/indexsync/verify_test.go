@@ -43,6 +43,7 @@ type verifyFile struct {
 	Repair       *struct {
 		Repaired int `json:"repaired"`
 		Deleted  int `json:"deleted"`
+		Kept     int `json:"keptOrphans"`
 		Failed   int `json:"failed"`
 	} `json:"repair"`
 }

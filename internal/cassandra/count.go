@@ -2,6 +2,7 @@ package cassandra
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -11,28 +12,51 @@ import (
 // EstimatePartitions returns Cassandra's own estimate of the partitions of a
 // table in the ranges (system.size_estimates, refreshed every few minutes;
 // read once); 0 when it has none.
+//
+// Each node records estimates only for the ranges it is the first replica
+// of (Cassandra 4.0 on; 3.x, for every range it holds), and answers with its
+// own table: so every node that is up is asked, and a range listed by
+// several counts once. Asking one node gave a third of the users on the
+// three-node test cluster (3,847 of 10,000).
 func (s *Session) EstimatePartitions(ctx context.Context, keyspace, table string, rs []Range) (int64, error) {
-	iter := s.Query(`SELECT range_start, range_end, partitions_count FROM system.size_estimates WHERE keyspace_name = ? AND table_name = ?`,
-		keyspace, table).IterContext(ctx)
-	var (
-		start, end string
-		count      int64
-		total      float64
-	)
-	for iter.Scan(&start, &end, &count) {
-		var s, e int64
-		if _, err := fmt.Sscan(start, &s); err != nil {
+	type span struct{ start, end string }
+	counts := map[span]int64{}
+	var errs []error
+	asked := 0
+	for _, h := range s.GetHosts() {
+		if !h.IsUp() {
 			continue
 		}
-		if _, err := fmt.Sscan(end, &e); err != nil {
+		iter := s.Query(`SELECT range_start, range_end, partitions_count FROM system.size_estimates WHERE keyspace_name = ? AND table_name = ?`,
+			keyspace, table).SetHostID(h.HostID()).IterContext(ctx)
+		var (
+			sp    span
+			count int64
+		)
+		for iter.Scan(&sp.start, &sp.end, &count) {
+			counts[sp] = max(counts[sp], count)
+		}
+		if err := iter.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("size estimates of %s: %w", h.ConnectAddress(), err))
+			continue
+		}
+		asked++
+	}
+	if asked == 0 {
+		return 0, errors.Join(append(errs, errors.New("no node answered"))...)
+	}
+	var total float64
+	for sp, count := range counts {
+		var st, en int64
+		if _, err := fmt.Sscan(sp.start, &st); err != nil {
+			continue
+		}
+		if _, err := fmt.Sscan(sp.end, &en); err != nil {
 			continue
 		}
 		for _, r := range rs {
-			total += float64(count) * overlap(Range{Start: s, End: e}, r)
+			total += float64(count) * overlap(Range{Start: st, End: en}, r)
 		}
-	}
-	if err := iter.Close(); err != nil {
-		return 0, err
 	}
 	return int64(math.Round(total)), nil
 }
@@ -42,11 +66,16 @@ func (s *Session) EstimatePartitions(ctx context.Context, keyspace, table string
 func (s *Session) CountPartitions(ctx context.Context, keyspace, table, key string, ranges []Range, conc int) (int64, error) {
 	stmt := fmt.Sprintf("SELECT count(*) FROM %s.%s WHERE token(%s) > ? AND token(%s) <= ?", keyspace, table, key, key)
 	counts := make([]int64, len(ranges))
+	router := s.router(ctx)
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.SetLimit(max(conc, 1))
 	for i, r := range ranges {
 		eg.Go(func() error {
-			return s.Query(stmt, r.Start, r.End).ScanContext(gctx, &counts[i])
+			q := s.Query(stmt, r.Start, r.End)
+			if k := router.key(r); k != nil {
+				q = q.RoutingKey(k) // to a replica of the range (route.go)
+			}
+			return q.ScanContext(gctx, &counts[i])
 		})
 	}
 	if err := eg.Wait(); err != nil {

@@ -100,8 +100,9 @@ func (s *Session) ReadByKeys(ctx context.Context, keyspace, table, key string, c
 }
 
 // ExistingKeys returns which of keys have a row in keyspace.table, in one
-// IN query, retried after transient errors.
-func (s *Session) ExistingKeys(ctx context.Context, keyspace, table, key string, keys []string, retries int) (map[string]bool, error) {
+// IN query at consistency cons (whatever the session's), retried after
+// transient errors.
+func (s *Session) ExistingKeys(ctx context.Context, keyspace, table, key string, keys []string, cons Consistency, retries int) (map[string]bool, error) {
 	out := make(map[string]bool, len(keys))
 	if len(keys) == 0 {
 		return out, nil
@@ -109,7 +110,7 @@ func (s *Session) ExistingKeys(ctx context.Context, keyspace, table, key string,
 	stmt := fmt.Sprintf(`SELECT %q FROM %s.%q WHERE %q IN ?`, key, keyspace, table, key)
 	err := retry(ctx, retries, func() error {
 		clear(out)
-		iter := s.Query(stmt, keys).Idempotent(true).IterContext(ctx)
+		iter := s.Query(stmt, keys).Consistency(cons).Idempotent(true).IterContext(ctx)
 		var id string
 		for iter.Scan(&id) {
 			out[id] = true
@@ -117,7 +118,7 @@ func (s *Session) ExistingKeys(ctx context.Context, keyspace, table, key string,
 		return iter.Close()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("look up %d ids in %s.%s: %w", len(keys), keyspace, table, err)
+		return nil, fmt.Errorf("look up %d ids in %s.%s at %s: %w", len(keys), keyspace, table, cons, err)
 	}
 	return out, nil
 }

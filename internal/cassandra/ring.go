@@ -2,6 +2,7 @@ package cassandra
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -100,26 +101,27 @@ func Split(within Range, ringTokens []int64, target int) []Range {
 	return out
 }
 
-// RingTokens reads every node's tokens from system.local and system.peers.
+// RingTokens returns every node's tokens as the driver knows them: the ring
+// its token-aware routing uses (read by its control connection from one
+// node's system.local and system.peers). Asking system.local and
+// system.peers ourselves could land the two queries on different nodes and
+// leave a node's tokens out.
 func (s *Session) RingTokens(ctx context.Context) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var all []int64
-	for _, q := range []string{"SELECT tokens FROM system.local", "SELECT tokens FROM system.peers"} {
-		iter := s.Query(q).IterContext(ctx)
-		var toks []string
-		for iter.Scan(&toks) {
-			for _, t := range toks {
-				v, err := strconv.ParseInt(t, 10, 64)
-				if err != nil {
-					_ = iter.Close()
-					return nil, fmt.Errorf("token %q is not a Murmur3 token (indexsync needs the Murmur3Partitioner): %w", t, err)
-				}
-				all = append(all, v)
+	for _, h := range s.GetHosts() {
+		for _, t := range h.Tokens() {
+			v, err := strconv.ParseInt(t, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("token %q of %s is not a Murmur3 token (indexsync needs the Murmur3Partitioner): %w", t, h.ConnectAddress(), err)
 			}
-			toks = nil
+			all = append(all, v)
 		}
-		if err := iter.Close(); err != nil {
-			return nil, fmt.Errorf("read ring tokens (%s): %w", q, err)
-		}
+	}
+	if len(all) == 0 {
+		return nil, errors.New("the driver knows no token of any node")
 	}
 	return all, nil
 }

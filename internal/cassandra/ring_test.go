@@ -61,3 +61,37 @@ func TestSplit(t *testing.T) {
 	tiny := Range{10, 13}
 	covers(t, tiny, Split(tiny, nil, 100))
 }
+
+// TestRouterKeysHashIntoTheirRange: the routing key of a range made by Split
+// hashes to a token of the same stretch of the ring as the whole range, so the
+// driver's token-aware policy sends the scan to the range's own replicas.
+func TestRouterKeysHashIntoTheirRange(t *testing.T) {
+	ring := []int64{-9e18, -3e18, 0, 4e18, 4e18 + 1, 5e18, 9e18} // (4e18, 4e18+1]: a stretch one token wide
+	r := newRouter(ring)
+	for _, rg := range Split(Range{MinToken, MaxToken}, ring, 300) {
+		k := r.key(rg)
+		if rg.End == 4e18+1 {
+			if k != nil && Token(string(k)) != rg.End {
+				t.Errorf("range %s: key %q hashes to %d", rg, k, Token(string(k)))
+			}
+			continue // no key hashes to it within the search bound: unrouted, and that is fine
+		}
+		if k == nil {
+			t.Fatalf("range %s has no routing key", rg)
+		}
+		got, want := r.stretch(Token(string(k))), r.stretch(rg.End)
+		if got != want || r.stretch(rg.Start+1) != want {
+			t.Errorf("range %s: key %q hashes into stretch %d, the range lies in %d", rg, k, got, want)
+		}
+	}
+	// the wrapping stretch: above the last token and up to the first
+	for _, rg := range []Range{{9e18, MaxToken}, {MinToken, -9e18}} {
+		if s := r.stretch(Token(string(r.key(rg)))); s != 0 {
+			t.Errorf("range %s: key in stretch %d, want 0 (the wrapping one)", rg, s)
+		}
+	}
+	var none *router
+	if none.key(Range{0, 1}) != nil {
+		t.Error("no ring, no routing key")
+	}
+}

@@ -156,8 +156,13 @@ func (sc *Scanner) scan(ctx context.Context, r Range, stmt string, defaultPage i
 	if pageSize <= 0 {
 		pageSize = defaultPage
 	}
+	router := sc.Session.router(ctx)
 	err := retry(ctx, sc.Retries, func() error {
-		iter := sc.Session.Query(stmt, cur.Start, cur.End).PageSize(pageSize).Idempotent(true).IterContext(ctx)
+		q := sc.Session.Query(stmt, cur.Start, cur.End).PageSize(pageSize).Idempotent(true)
+		if k := router.key(*cur); k != nil {
+			q = q.RoutingKey(k)
+		}
+		iter := q.IterContext(ctx)
 		err := each(iter)
 		if cerr := iter.Close(); err == nil {
 			err = cerr

@@ -5,11 +5,9 @@ package cassandra
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +15,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/indexsync/indexsync/internal/secret"
+	"github.com/indexsync/indexsync/internal/tlstrust"
 )
 
 // Config says how to reach Cassandra.
@@ -40,6 +39,7 @@ const (
 	Unreachable Problem = iota + 1
 	BadCredentials
 	NoKeyspace
+	TLSUntrusted // the TLS handshake failed: certificate not trusted, or no TLS on the port
 	Other
 )
 
@@ -49,6 +49,8 @@ type ConnectError struct {
 	Username string
 	Problem  Problem
 	Err      error
+	// TLS says why the handshake failed (tlstrust.Problem), for TLSUntrusted.
+	TLS string
 }
 
 func (e *ConnectError) Error() string {
@@ -63,6 +65,8 @@ func (e *ConnectError) Error() string {
 		return fmt.Sprintf("cannot log in to Cassandra at %s as %q: bad credentials (check --cassandra-username and INDEXSYNC_CASSANDRA_PASSWORD or --cassandra-password-file)", where, e.Username)
 	case NoKeyspace:
 		return fmt.Sprintf("Cassandra at %s has no keyspace: %v (check --keyspace, or create it with `indexsync schema`)", where, e.Err)
+	case TLSUntrusted:
+		return fmt.Sprintf("cannot connect to Cassandra at %s over TLS: %s (check --cassandra-tls-ca: it must hold the CA certificate that signed the nodes' certificates, and the nodes must have client_encryption_options enabled)", where, e.TLS)
 	default:
 		return fmt.Sprintf("cannot open a Cassandra session at %s: %v", where, e.Err)
 	}
@@ -73,7 +77,8 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 // Session is an open Cassandra session.
 type Session struct {
 	*gocql.Session
-	cfg Config
+	cfg    Config
+	routes routes // routing keys of range scans (route.go)
 }
 
 // Addrs returns host:port for each configured host.
@@ -107,21 +112,23 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	cons, err := ParseConsistency(cfg.Consistency)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--cassandra-consistency: %w", err)
 	}
 	cluster.Consistency = cons
+	// Queries with a routing key go to a replica of their data (the first
+	// live one in ring order), the others round robin: range scans get a
+	// routing key of their own (route.go).
+	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
 	cluster.Logger = quietLogger{}
 	if cfg.Username != "" || cfg.Password.IsSet() {
 		cluster.Authenticator = gocql.PasswordAuthenticator{Username: cfg.Username, Password: cfg.Password.Reveal()}
 	}
 	if cfg.TLSCA != "" {
-		pem, err := os.ReadFile(cfg.TLSCA)
+		// only the given CA: a cluster's nodes are signed by the
+		// deployment's own, and each node's certificate must name its address
+		pool, err := tlstrust.Pool(cfg.TLSCA, "--cassandra-tls-ca", false)
 		if err != nil {
-			return nil, fmt.Errorf("read --cassandra-tls-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cassandra-tls-ca %s holds no PEM certificate", cfg.TLSCA)
+			return nil, err
 		}
 		cluster.SslOpts = &gocql.SslOptions{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, EnableHostVerification: true}
 	}
@@ -141,6 +148,8 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 func diagnose(ctx context.Context, cluster *gocql.ClusterConfig, orig error, addrs []string, cfg Config) error {
 	bare := *cluster
 	bare.Keyspace = ""
+	// a session's token-aware policy cannot serve a second session
+	bare.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
 	s, err := bare.CreateSession()
 	if err != nil {
 		return classify(err, addrs, cfg)
@@ -155,6 +164,9 @@ func diagnose(ctx context.Context, cluster *gocql.ClusterConfig, orig error, add
 }
 
 func classify(err error, addrs []string, cfg Config) error {
+	if p := tlstrust.Problem(err); p != "" {
+		return &ConnectError{Addrs: addrs, Problem: TLSUntrusted, Err: err, TLS: p}
+	}
 	msg := err.Error()
 	var cred *gocql.RequestErrCredentials
 	switch {
@@ -186,8 +198,13 @@ func dialAny(ctx context.Context, addrs []string, timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// ParseConsistency turns a name such as LOCAL_ONE into the driver's value.
-func ParseConsistency(s string) (gocql.Consistency, error) {
+// Consistency is a consistency level (ParseConsistency makes one), for a
+// query that must not use the session's (Session.ExistingKeys).
+type Consistency = gocql.Consistency
+
+// ParseConsistency turns a name such as LOCAL_ONE into the driver's value;
+// empty is LOCAL_ONE.
+func ParseConsistency(s string) (Consistency, error) {
 	switch strings.ToUpper(s) {
 	case "ANY":
 		return gocql.Any, nil
@@ -208,7 +225,7 @@ func ParseConsistency(s string) (gocql.Consistency, error) {
 	case "LOCAL_ONE", "":
 		return gocql.LocalOne, nil
 	}
-	return 0, fmt.Errorf("unknown --cassandra-consistency %q (use LOCAL_ONE, ONE, LOCAL_QUORUM, QUORUM, …)", s)
+	return 0, fmt.Errorf("unknown consistency level %q (use LOCAL_ONE, ONE, LOCAL_QUORUM, QUORUM, …)", s)
 }
 
 // quietLogger drops the driver's own chatter; our errors carry what matters.

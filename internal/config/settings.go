@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/indexsync/indexsync/internal/secret"
+	"github.com/indexsync/indexsync/internal/tlstrust"
 )
 
 // SecretValue is a pflag.Value holding a secret; help and errors never show it.
@@ -79,6 +80,7 @@ func (c *Cassandra) Finalize() error {
 	if err := readSecretFile(&c.Password, c.PasswordFile, "--cassandra-password-file", "--cassandra-password"); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, checkCA(c.TLSCA, "--cassandra-tls-ca"))
 	if err := errors.Join(errs...); err != nil {
 		return &UsageError{Err: err}
 	}
@@ -157,6 +159,7 @@ func (s *Search) Finalize() error {
 	if err := readSecretFile(&s.Password, s.PasswordFile, "--search-password-file", "--search-password"); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, checkCA(s.TLSCA, "--search-tls-ca"))
 	if err := errors.Join(errs...); err != nil {
 		return &UsageError{Err: err}
 	}
@@ -168,6 +171,7 @@ type API struct {
 	Endpoint string
 	Key      secret.String
 	KeyFile  string
+	TLSCA    string
 }
 
 // AddFlags registers the Sync API client flags.
@@ -175,6 +179,7 @@ func (a *API) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.Endpoint, "api-endpoint", "http://localhost:9000/v1/data/sync", "Sync API URL")
 	fs.Var(&SecretValue{S: &a.Key}, "api-key", "Sync API key, sent as a Bearer token (prefer INDEXSYNC_API_KEY or --api-key-file)")
 	fs.StringVar(&a.KeyFile, "api-key-file", "", "read the Sync API key from this file")
+	fs.StringVar(&a.TLSCA, "api-tls-ca", "", "PEM CA file trusted (besides the system's) for an https --api-endpoint")
 }
 
 // Finalize reads the key file and checks the endpoint.
@@ -187,10 +192,21 @@ func (a *API) Finalize() error {
 	if err := readSecretFile(&a.Key, a.KeyFile, "--api-key-file", "--api-key"); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, checkCA(a.TLSCA, "--api-tls-ca"))
 	if err := errors.Join(errs...); err != nil {
 		return &UsageError{Err: err}
 	}
 	return nil
+}
+
+// checkCA checks, when a CA file is set, that it holds a PEM certificate, so
+// that a wrong path is a usage error at start, with the others.
+func checkCA(path, flag string) error {
+	if path == "" {
+		return nil
+	}
+	_, err := tlstrust.Pool(path, flag, false)
+	return err
 }
 
 // readSecretFile loads a secret from path when path is set. A trailing

@@ -5,14 +5,11 @@
 package httpretry
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/indexsync/indexsync/internal/backoff"
+	"github.com/indexsync/indexsync/internal/tlstrust"
 )
 
 // Defaults for Policy fields left zero.
@@ -74,15 +71,5 @@ func RetryableStatus(status int) bool {
 // the server's certificate is not trusted (unknown authority, wrong host
 // name, invalid), or an https URL points at a plain-HTTP port.
 func TLSTrustError(err error) bool {
-	var (
-		verify    *tls.CertificateVerificationError
-		unknownCA x509.UnknownAuthorityError
-		hostname  x509.HostnameError
-		record    tls.RecordHeaderError
-		invalid   x509.CertificateInvalidError
-	)
-	return errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &hostname) ||
-		errors.As(err, &record) || errors.As(err, &invalid) ||
-		// net/http reports an https URL pointed at a plain-HTTP port only as text
-		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+	return tlstrust.Problem(err) != ""
 }

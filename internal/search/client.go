@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +20,7 @@ import (
 	"github.com/indexsync/indexsync/internal/backoff"
 	"github.com/indexsync/indexsync/internal/httpretry"
 	"github.com/indexsync/indexsync/internal/secret"
+	"github.com/indexsync/indexsync/internal/tlstrust"
 )
 
 // Defaults for Config fields left zero.
@@ -224,16 +223,9 @@ func httpClient(cfg Config) (*http.Client, error) {
 	t.MaxIdleConnsPerHost = 128
 	t.DisableCompression = cfg.DisableCompression
 	if cfg.TLSCA != "" {
-		pem, err := os.ReadFile(cfg.TLSCA)
+		pool, err := tlstrust.Pool(cfg.TLSCA, "--search-tls-ca", true)
 		if err != nil {
-			return nil, fmt.Errorf("read search TLS CA file: %w (check --search-tls-ca)", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("no PEM certificate in search TLS CA file %s (check --search-tls-ca)", cfg.TLSCA)
+			return nil, err
 		}
 		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}

@@ -57,7 +57,7 @@ func TestNewClientConfig(t *testing.T) {
 			cfg:      Config{URLs: []string{"es1", "http://ok:9200", "http://"}, Retries: -1, Timeout: -1},
 			wantErrs: []string{`"es1"`, `"http://": no host`, "search retries -1 is negative", "search timeout -1ns is negative"}},
 		{name: "missing CA file", cfg: Config{URLs: []string{"https://es1:9200"}, TLSCA: "/nonexistent/ca.pem"},
-			wantErrs: []string{"read search TLS CA file", "check --search-tls-ca"}},
+			wantErrs: []string{"read --search-tls-ca", "no such file"}},
 		{name: "CA and custom HTTP client", cfg: Config{URLs: []string{"https://es1:9200"}, TLSCA: "x.pem", HTTP: http.DefaultClient},
 			wantErrs: []string{"cannot be combined"}},
 		{name: "no compression and custom HTTP client", cfg: Config{URLs: []string{"http://es1:9200"}, DisableCompression: true, HTTP: http.DefaultClient},

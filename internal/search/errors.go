@@ -1,8 +1,6 @@
 package search
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/indexsync/indexsync/internal/httpretry"
+	"github.com/indexsync/indexsync/internal/tlstrust"
 )
 
 // Sentinels for errors.Is, so callers can map failures to exit codes without
@@ -63,19 +62,13 @@ func (e *ConnectError) Is(target error) bool { return target == ErrUnreachable }
 // on; the full error stays reachable through Unwrap.
 func describeNetError(err error) string {
 	var dnsErr *net.DNSError
-	var certErr *tls.CertificateVerificationError
-	var unknownCA x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
 	var errno syscall.Errno
+	if p := tlstrust.Problem(err); p != "" {
+		return "TLS: " + p
+	}
 	switch {
 	case errors.As(err, &dnsErr):
 		return fmt.Sprintf("cannot resolve host %q: %s", dnsErr.Name, dnsErr.Err)
-	case errors.As(err, &unknownCA):
-		return "TLS certificate signed by an unknown authority"
-	case errors.As(err, &hostErr):
-		return "TLS " + hostErr.Error()
-	case errors.As(err, &certErr):
-		return "TLS certificate not trusted: " + certErr.Err.Error()
 	case errors.As(err, &errno):
 		return errno.Error()
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):

@@ -8,6 +8,7 @@ package syncapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/indexsync/indexsync/internal/backoff"
 	"github.com/indexsync/indexsync/internal/httpretry"
 	"github.com/indexsync/indexsync/internal/secret"
+	"github.com/indexsync/indexsync/internal/tlstrust"
 )
 
 // DefaultClientTimeout bounds one attempt when ClientConfig.Timeout is zero.
@@ -70,6 +72,9 @@ type ClientConfig struct {
 	Background bool
 	// HTTP is the client to use; nil: a client of our own.
 	HTTP *http.Client
+	// TLSCA is a PEM file of CA certificates trusted, besides the system's,
+	// for an https endpoint (--api-tls-ca); not with HTTP.
+	TLSCA string
 	// UserAgent is sent with every call; default "indexsync".
 	UserAgent string
 }
@@ -115,6 +120,17 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.RetryBase < 0 || cfg.RetryMax < 0 {
 		errs = append(errs, fmt.Errorf("invalid retry backoff %v–%v: must not be negative", cfg.RetryBase, cfg.RetryMax))
 	}
+	var tlsCfg *tls.Config
+	switch {
+	case cfg.TLSCA != "" && cfg.HTTP != nil:
+		errs = append(errs, errors.New("a Sync API TLS CA and a custom HTTP client cannot be combined"))
+	case cfg.TLSCA != "":
+		pool, err := tlstrust.Pool(cfg.TLSCA, "--api-tls-ca", true)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		tlsCfg = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -133,7 +149,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.userAgent = "indexsync"
 	}
 	if c.http == nil {
-		c.http = newHTTPClient()
+		c.http = newHTTPClient(tlsCfg)
 	}
 	return c, nil
 }
@@ -147,10 +163,14 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // newHTTPClient is the default client: connections kept for parallel
 // callers, and no silent POST→GET downgrade on a 301/302 (the 3xx is
-// returned instead, so the user learns the right URL).
-func newHTTPClient() *http.Client {
+// returned instead, so the user learns the right URL). tlsCfg, when set,
+// says which CAs an https endpoint may be signed by.
+func newHTTPClient(tlsCfg *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
+	if tlsCfg != nil {
+		tr.TLSClientConfig = tlsCfg
+	}
 	return &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -564,8 +584,10 @@ func describeBody(body []byte) string {
 }
 
 // CheckReachable checks that something listens at the endpoint's host and
-// port, so that a wrong --api-endpoint fails at start (exit 3) rather than
-// after the first block's retries. The error says what to check.
+// port and, for https, that it completes a TLS handshake with a certificate
+// the client trusts, so that a wrong --api-endpoint or --api-tls-ca fails at
+// start (exit 3) rather than after the first block's retries. The error says
+// what to check.
 func (c *Client) CheckReachable(ctx context.Context) error {
 	u, err := url.Parse(c.endpoint)
 	if err != nil {
@@ -584,5 +606,24 @@ func (c *Client) CheckReachable(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot reach the Sync API at %s: %w (check --api-endpoint and that the service runs)", c.display, err)
 	}
-	return conn.Close()
+	tr, ours := c.http.Transport.(*http.Transport)
+	if u.Scheme != "https" || !ours {
+		return conn.Close() // a caller's own client does its own TLS
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if tr.TLSClientConfig != nil {
+		cfg = tr.TLSClientConfig.Clone()
+	}
+	cfg.ServerName = u.Hostname()
+	tc := tls.Client(conn, cfg)
+	defer func() { _ = tc.Close() }()
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		if p := tlstrust.Problem(err); p != "" {
+			return fmt.Errorf("cannot connect to the Sync API at %s over TLS: %s (check --api-tls-ca: it must hold the CA certificate that signed the service's certificate; and http versus https in --api-endpoint)", c.display, p)
+		}
+		return fmt.Errorf("cannot connect to the Sync API at %s over TLS: %w (check --api-endpoint and that the service runs)", c.display, err)
+	}
+	return nil
 }

@@ -8,7 +8,17 @@ import (
 
 // CassandraKeys tells which ids have a row in a table, with one
 // IN query per call (cassandra.Session.ExistingKeys). Repair uses it to check
-// orphans again just before deleting them.
+// orphans again just before deleting them, at Consistency — a quorum by
+// default (DefaultDeleteConsistency), whatever the scan read at.
+//
+// Why a quorum: a replica that missed a write (down when it came in, hints
+// lost or off) has no row for that user. The scan at LOCAL_ONE may be served
+// by that replica, and so may a check at LOCAL_ONE: the user's document would
+// be deleted although Cassandra has the user. A read at a quorum always
+// includes a replica that acknowledged a write made at a quorum, and
+// Cassandra repairs the stale replica on the way (cmd/indexsync
+// TestVerifyDeleteOrphansRechecksAtQuorum shows both). For writes made at
+// ONE only ALL is sure, and it needs every replica up.
 //
 // Compare does not use it: asking Cassandra about every index id was the
 // most expensive part of a verify. BenchmarkExistence on the local stack
@@ -22,10 +32,17 @@ type CassandraKeys struct {
 	Keyspace string
 	Table    string
 	Key      string // partition key column
-	Retries  int    // retries of a batch after a transient error; 0 = cassandra.DefaultRetries
+	// Consistency of the check; cassandra.ParseConsistency of the
+	// --delete-consistency flag.
+	Consistency cassandra.Consistency
+	Retries     int // retries of a batch after a transient error; 0 = cassandra.DefaultRetries
 }
+
+// DefaultDeleteConsistency is the consistency orphans are checked at before
+// they are deleted (--delete-consistency).
+const DefaultDeleteConsistency = "LOCAL_QUORUM"
 
 // Existing returns the ids of ids that have a row.
 func (k *CassandraKeys) Existing(ctx context.Context, ids []string) (map[string]bool, error) {
-	return k.Session.ExistingKeys(ctx, k.Keyspace, k.Table, k.Key, ids, k.Retries)
+	return k.Session.ExistingKeys(ctx, k.Keyspace, k.Table, k.Key, ids, k.Consistency, k.Retries)
 }

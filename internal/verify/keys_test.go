@@ -49,7 +49,11 @@ func BenchmarkExistence(b *testing.B) {
 		j := int(cassandra.Token(ids[i])&0x7fffffff) % len(ids)
 		ids[i], ids[j] = ids[j], ids[i]
 	}
-	keys := &CassandraKeys{Session: sess, Keyspace: ks, Table: "user", Key: "id"}
+	one, err := cassandra.ParseConsistency("LOCAL_ONE")
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := &CassandraKeys{Session: sess, Keyspace: ks, Table: "user", Key: "id", Consistency: one}
 	const workers = 4
 	run := func(b *testing.B, batch int, check func(ctx context.Context, ids []string) (int, error)) {
 		for range b.N {

@@ -23,7 +23,9 @@ type Writer interface {
 	Write(ctx context.Context, kind sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error)
 }
 
-// Keys tells which ids have a row in Cassandra (CassandraKeys does).
+// Keys tells which ids have a row in Cassandra (CassandraKeys does), at the
+// consistency deletions are decided at: nothing is deleted from the index on
+// a read Keys did not confirm.
 type Keys interface {
 	Existing(ctx context.Context, ids []string) (map[string]bool, error)
 }
@@ -167,7 +169,8 @@ func (r *repairer) fail(id, reason string) {
 
 // resync writes the current documents of missing or stale ids. Ids whose
 // row went away since the scan are deleted from the index too when orphans
-// are to be deleted: they have become orphans.
+// are to be deleted: they have become orphans — if Keys confirms that their
+// row is gone (the documents were read at the scan's consistency).
 func (r *repairer) resync(ctx context.Context, ids []string) error {
 	got, err := r.cfg.Docs.Documents(ctx, r.cfg.Kind, ids)
 	if err != nil {
@@ -185,25 +188,38 @@ func (r *repairer) resync(ctx context.Context, ids []string) error {
 		r.count(&r.res.Repaired, len(got.Docs)-len(failed))
 	}
 	if r.cfg.DeleteOrphans && len(got.NotFound) > 0 {
-		if err := r.delete(ctx, got.NotFound); err != nil {
+		gone, err := r.gone(ctx, got.NotFound)
+		if err != nil {
+			return err
+		}
+		if err := r.delete(ctx, gone); err != nil {
 			return err
 		}
 	}
 	return r.recheck(ctx, ids)
 }
 
+// gone returns the ids of ids that Keys finds no row for.
+func (r *repairer) gone(ctx context.Context, ids []string) ([]string, error) {
+	exists, err := r.cfg.Keys.Existing(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("check that %d ids have no row before deleting their documents (none of them was deleted): %w", len(ids), err)
+	}
+	var out []string
+	for _, id := range ids {
+		if !exists[id] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
 // deleteOrphans deletes orphan documents, except those whose row has come
 // back since the walk (deleting them would make them missing).
 func (r *repairer) deleteOrphans(ctx context.Context, ids []string) error {
-	exists, err := r.cfg.Keys.Existing(ctx, ids)
+	gone, err := r.gone(ctx, ids)
 	if err != nil {
 		return err
-	}
-	var gone []string
-	for _, id := range ids {
-		if !exists[id] {
-			gone = append(gone, id)
-		}
 	}
 	r.count(&r.res.Kept, len(ids)-len(gone))
 	if err := r.delete(ctx, gone); err != nil {

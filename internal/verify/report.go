@@ -175,6 +175,9 @@ func (r *Report) Print(w io.Writer, maxIDs int, path string) {
 		{"missing", int64(r.Missing)}, {"stale", int64(r.Stale)}, {"orphans", int64(r.Orphans)}}
 	if r.Repair != nil {
 		lines = append(lines, line{"repaired", int64(r.Repair.Repaired)}, line{"deleted", int64(r.Repair.Deleted)})
+		if r.Repair.Kept > 0 {
+			lines = append(lines, line{"kept", int64(r.Repair.Kept)})
+		}
 		if r.Repair.Failed > 0 {
 			lines = append(lines, line{"failed", int64(r.Repair.Failed)})
 		}

@@ -409,6 +409,56 @@ func TestRepairVanished(t *testing.T) {
 	}
 }
 
+// quorumKeys is Keys at a quorum: it sees rows that the reads at the scan's
+// consistency (fakeDB's Documents and Items) missed on a stale replica.
+type quorumKeys struct {
+	*fakeDB
+	also map[string]bool // rows only a quorum sees
+}
+
+func (q quorumKeys) Existing(ctx context.Context, ids []string) (map[string]bool, error) {
+	out, err := q.fakeDB.Existing(ctx, ids)
+	for _, id := range ids {
+		if q.also[id] {
+			out[id] = true
+		}
+	}
+	return out, err
+}
+
+// TestRepairDeletesOnlyWhatKeysConfirms: whether an orphan or a stale id
+// whose row a read no longer finds, a document is deleted only when Keys
+// (the check at --delete-consistency) finds no row either.
+func TestRepairDeletesOnlyWhatKeysConfirms(t *testing.T) {
+	db, ix := world(t, 30)
+	db.docs["user-0002"]["firstName"] = "Changed" // stale
+	delete(db.docs, "user-0007")                  // an orphan to the scan
+	dir := t.TempDir()
+	found, err := Compare(context.Background(), config(db, ix, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer found.Close()
+	delete(db.docs, "user-0002") // the repair's read misses it too
+	keys := quorumKeys{db, map[string]bool{"user-0002": true, "user-0007": true}}
+	rep, err := Repair(context.Background(), RepairConfig{
+		Kind: sunbird.UserKind, Index: "users", Docs: db, Writer: ix, Bulk: ix, Search: ix, Keys: keys,
+		Resync: true, DeleteOrphans: true, SpillDir: dir,
+	}, found)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	if rep.Deleted != 0 || rep.Kept != 1 {
+		t.Errorf("deleted %d, kept %d; want 0 deleted, 1 orphan kept", rep.Deleted, rep.Kept)
+	}
+	for _, id := range []string{"user-0002", "user-0007"} {
+		if _, ok := ix.docs[id]; !ok {
+			t.Errorf("the document of %s was deleted although Keys finds its row", id)
+		}
+	}
+}
+
 func TestIDListSpills(t *testing.T) {
 	dir := t.TempDir()
 	l := NewIDList(dir, 3, 2)

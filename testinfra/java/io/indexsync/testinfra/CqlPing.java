@@ -15,12 +15,15 @@ import java.nio.charset.StandardCharsets;
  *   SELECT release_version FROM system.local
  * as a password-authenticated user.
  *
- * Usage: java io.indexsync.testinfra.CqlPing HOST PORT USER PASSWORD TIMEOUT_SECONDS [QUERY]
+ * Usage: java io.indexsync.testinfra.CqlPing HOST PORT USER PASSWORD TIMEOUT_SECONDS [QUERY [CONSISTENCY]]
  * Retries until the query works or the timeout passes (the superuser role is
  * created a few seconds after the port opens, so the first logins fail).
  * Prints the first column of the first row (text, int, bigint/counter,
  * boolean; other types in hex) and exits 0; a statement without rows prints
  * "(result kind N)". Exits 1 on timeout after printing the last error.
+ * CONSISTENCY is ONE (the default), QUORUM or ALL: a read at ALL through a
+ * node fails until that node sees every replica up (the cluster's check that
+ * a restarted node is back for everyone).
  */
 public final class CqlPing {
     private static final int VERSION = 0x04;
@@ -30,7 +33,7 @@ public final class CqlPing {
 
     public static void main(String[] args) throws Exception {
         if (args.length < 5) {
-            System.err.println("usage: CqlPing HOST PORT USER PASSWORD TIMEOUT_SECONDS [QUERY]");
+            System.err.println("usage: CqlPing HOST PORT USER PASSWORD TIMEOUT_SECONDS [QUERY [CONSISTENCY]]");
             System.exit(2);
         }
         String host = args[0];
@@ -38,10 +41,20 @@ public final class CqlPing {
         String user = args[2], password = args[3];
         long deadline = System.nanoTime() + Long.parseLong(args[4]) * 1_000_000_000L;
         String query = args.length > 5 ? args[5] : "SELECT release_version FROM system.local";
+        short consistency;
+        switch (args.length > 6 ? args[6] : "ONE") {
+            case "ONE": consistency = 0x0001; break;
+            case "QUORUM": consistency = 0x0004; break;
+            case "ALL": consistency = 0x0005; break;
+            default:
+                System.err.println("CqlPing: CONSISTENCY must be ONE, QUORUM or ALL");
+                System.exit(2);
+                return;
+        }
         String last = "no attempt";
         while (true) {
             try {
-                System.out.println(ping(host, port, user, password, query));
+                System.out.println(ping(host, port, user, password, query, consistency));
                 return;
             } catch (Exception e) {
                 last = e.toString();
@@ -54,7 +67,7 @@ public final class CqlPing {
         }
     }
 
-    static String ping(String host, int port, String user, String password, String query) throws IOException {
+    static String ping(String host, int port, String user, String password, String query, short consistency) throws IOException {
         try (Socket s = new Socket()) {
             s.connect(new InetSocketAddress(host, port), 2000);
             s.setSoTimeout(10000);
@@ -81,7 +94,7 @@ public final class CqlPing {
 
             byte[] q = query.getBytes(StandardCharsets.UTF_8);
             ByteBuffer qb = ByteBuffer.allocate(4 + q.length + 3);
-            qb.putInt(q.length).put(q).putShort((short) 0x0001 /* ONE */).put((byte) 0);
+            qb.putInt(q.length).put(q).putShort(consistency).put((byte) 0);
             send(out, 3, OP_QUERY, qb);
             f = read(in);
             if (f.op != OP_RESULT) throw new IOException("query failed: " + describe(f));
