@@ -5,8 +5,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,7 +65,49 @@ func Cluster(t testing.TB) ClusterAddr {
 	if c.stack == "" || c.stackDir == "" {
 		t.Fatalf("%s and %s are not set: eval \"$(testinfra/stack.sh env)\"", EnvStack, EnvStackDir)
 	}
+	c.hold(t)
 	return c
+}
+
+// The cluster is one test's at a time, across the test binaries that go
+// test runs at once (one per package): some tests stop and kill nodes, and
+// a test of another package must not meet a node going down. The lock is a
+// flock on a file in the stack's directory, taken once per process (a test
+// and its subtests share it) and given back when the last holder ends.
+var clusterLock struct {
+	sync.Mutex
+	holders int
+	f       *os.File
+}
+
+func (c ClusterAddr) hold(t testing.TB) {
+	t.Helper()
+	clusterLock.Lock()
+	defer clusterLock.Unlock()
+	if clusterLock.holders == 0 {
+		f, err := os.OpenFile(filepath.Join(c.stackDir, "cluster-tests.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatalf("the cluster's test lock: %v", err)
+		}
+		start := time.Now()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			t.Fatalf("the cluster's test lock: %v", err)
+		}
+		if waited := time.Since(start); waited > time.Second {
+			t.Logf("waited %.0f s for another package's cluster test", waited.Seconds())
+		}
+		clusterLock.f = f
+	}
+	clusterLock.holders++
+	t.Cleanup(func() {
+		clusterLock.Lock()
+		defer clusterLock.Unlock()
+		if clusterLock.holders--; clusterLock.holders == 0 {
+			_ = clusterLock.f.Close() // closing the last descriptor releases the flock
+			clusterLock.f = nil
+		}
+	})
 }
 
 // Args are the flags that reach the cluster with keyspace ks (the password
