@@ -91,7 +91,7 @@ func (c ClusterAddr) hold(t testing.TB) {
 		}
 		start := time.Now()
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-			f.Close()
+			_ = f.Close()
 			t.Fatalf("the cluster's test lock: %v", err)
 		}
 		if waited := time.Since(start); waited > time.Second {
