@@ -395,8 +395,7 @@ func (o *runOptions) wireTarget(ctx context.Context, log *slog.Logger, runMS int
 // the old job's console lines, and the metrics of --metrics-listen.
 func (o *runOptions) observers(g *globalOptions, log *slog.Logger, total int64, totalFrom string, done checkpoint.Counts) (func(checkpoint.Counts), func(), error) {
 	done0 := int64(done.Succeeded + done.Failed + done.Skipped)
-	bar := progress.New(progress.Options{Mode: g.Progress, Out: os.Stderr, Total: total, TotalSource: totalFrom, Label: "syncing " + o.spec.Kind.Name + "s", Log: log})
-	bar.Add(done0)
+	bar := progress.New(progress.Options{Mode: g.Progress, Out: os.Stderr, Total: total, TotalSource: totalFrom, Before: done0, Label: "syncing " + o.spec.Kind.Name + "s", Log: log})
 	metrics := runmetrics.New()
 	stopMetrics := func() {}
 	if o.MetricsListen != "" {

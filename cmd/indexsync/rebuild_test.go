@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,9 +28,12 @@ type sunbirdWriter struct {
 	created []string
 	updated []string
 	errs    []error
+	retried []string // the answers a call was sent again after
 }
 
-func (w *sunbirdWriter) sync(ids []string) error {
+func (w *sunbirdWriter) sync(ids []string) error { return w.syncAttempt(ids, 0) }
+
+func (w *sunbirdWriter) syncAttempt(ids []string, attempt int) error {
 	body, _ := json.Marshal(map[string]any{"request": map[string]any{"objectType": "user", "objectIds": ids, "operationType": "sync"}})
 	req, _ := http.NewRequest(http.MethodPost, w.api, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -39,6 +43,14 @@ func (w *sunbirdWriter) sync(ids []string) error {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 500 && attempt < 5 {
+		// a sync call that timed out (500 SYNC_TIMEOUT on a loaded machine)
+		// or a 503: its answer says to send the block again, as a caller does
+		body, _ := io.ReadAll(resp.Body)
+		w.retried = append(w.retried, fmt.Sprintf("HTTP %d %s", resp.StatusCode, bytes.TrimSpace(body)))
+		time.Sleep(time.Second)
+		return w.syncAttempt(ids, attempt+1)
+	}
 	var env struct {
 		Result struct {
 			ES map[string]bool `json:"esSyncResponse"`
@@ -120,6 +132,9 @@ func rebuildUnderWrites(t *testing.T, f *testenv.Fixture, w *sunbirdWriter, catc
 	err := cmd.Wait()
 	close(done)
 	wg.Wait()
+	if len(w.retried) > 0 {
+		t.Logf("the writer sent %d calls again after: %v", len(w.retried), w.retried)
+	}
 	for _, e := range w.errs {
 		t.Fatalf("writer: %v", e)
 	}

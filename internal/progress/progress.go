@@ -27,6 +27,7 @@ type Options struct {
 	Mode        string // auto, always, never
 	Out         *os.File
 	Total       int64  // 0: unknown
+	Before      int64  // done before this process started (a resumed run): counted, not in the rate
 	TotalSource string // where Total comes from, shown to the user
 	Label       string
 	Log         *slog.Logger
@@ -57,7 +58,7 @@ func newBar(o Options) *bar {
 	if o.Out != nil {
 		w = o.Out
 	}
-	return &bar{b: progressbar.NewOptions64(total,
+	b := &bar{b: progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowCount(),
@@ -68,6 +69,8 @@ func newBar(o Options) *bar {
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
 	)}
+	b.Add(o.Before)
+	return b
 }
 
 func (b *bar) Add(n int64) { _ = b.b.Add64(n) }
@@ -87,6 +90,7 @@ func newLogger(o Options) *logger {
 		o.Every = 10 * time.Second
 	}
 	l := &logger{o: o, start: time.Now(), stop: make(chan struct{})}
+	l.done.Store(o.Before)
 	if o.Log == nil {
 		return l
 	}
@@ -110,7 +114,7 @@ func newLogger(o Options) *logger {
 func (l *logger) report() {
 	done := l.done.Load()
 	el := time.Since(l.start).Seconds()
-	rate := float64(done) / max(el, 1e-9)
+	rate := float64(done-l.o.Before) / max(el, 1e-9) // this process's pace
 	args := []any{"done", done, "docsPerSecond", int64(rate)}
 	if l.o.Total > 0 {
 		args = append(args, "total", l.o.Total, "totalFrom", l.o.TotalSource,

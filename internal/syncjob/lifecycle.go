@@ -76,9 +76,9 @@ func Execute(ctx context.Context, j Job) Report {
 		OnBlock:     j.OnBlock,
 	})
 	out.ThisRun = res.Counts
-	resume := fmt.Sprintf("checkpoint saved in %s: run again with --resume", j.CheckpointPath)
+	resume := fmt.Sprintf("checkpoint saved in %s: %s", j.CheckpointPath, j.again())
 	if _, notSaved := errors.AsType[*checkpoint.SaveError](runErr); notSaved {
-		resume = fmt.Sprintf("the checkpoint in %s could NOT be updated and holds the last state saved before: free space in --state-dir, then run again with --resume (the blocks sent since that save are sent again)", j.CheckpointPath)
+		resume = fmt.Sprintf("the checkpoint in %s could NOT be updated and holds the last state saved before: free space in --state-dir, then %s (the blocks sent since that save are sent again)", j.CheckpointPath, j.again())
 	}
 	switch {
 	case runErr != nil && errors.Is(runErr, ErrNoProgress) && outcome.Of(ctx, runErr) == outcome.Unreachable:
@@ -96,6 +96,15 @@ func Execute(ctx context.Context, j Job) Report {
 	return out
 }
 
+// again says how to continue the run: with --resume auto the same command
+// line resumes it, otherwise it needs --resume.
+func (j Job) again() string {
+	if j.Spec.Resume == ResumeAuto {
+		return "run the same command again (--resume auto continues it)"
+	}
+	return "run again with --resume"
+}
+
 // finish ends a run that got through all its units: a rebuild's alias
 // moved unless documents were left out, then the checkpoint marked
 // complete. A rebuild is marked complete only after its swap, so a run
@@ -108,9 +117,9 @@ func (j Job) finish(ctx context.Context, out *Report) error {
 	case j.Swap != nil:
 		if err := j.Swap(ctx); err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("interrupted before the alias moved; checkpoint saved in %s: run again with --resume: %w", j.CheckpointPath, context.Canceled)
+				return fmt.Errorf("interrupted before the alias moved; checkpoint saved in %s: %s: %w", j.CheckpointPath, j.again(), context.Canceled)
 			}
-			return outcome.As(outcome.Fatal, fmt.Errorf("%w; the load is complete: run again with --resume to finish it", err))
+			return outcome.As(outcome.Fatal, fmt.Errorf("%w; the load is complete: %s to finish it", err, j.again()))
 		}
 		out.Swapped = true
 	}

@@ -26,6 +26,7 @@ func TestExecute(t *testing.T) {
 		wantLeftOut bool
 		wantDone    bool // checkpoint marked complete
 		wantErr     string
+		resume      ResumeMode
 	}{
 		{name: "all synced", wantClass: outcome.OK, wantDone: true},
 		{name: "rebuild, all synced: the alias moves", withSwap: true, wantClass: outcome.OK, wantSwapped: true, wantDone: true},
@@ -62,6 +63,15 @@ func TestExecute(t *testing.T) {
 				return nil, nil
 			}
 		}, wantClass: outcome.Fatal, wantErr: "checkpoint saved in"},
+		// with --resume auto the same command line continues: the message says so
+		{name: "a failure mid-run, --resume auto", resume: ResumeAuto, fail: func(n *int) func([]Item) (map[string]string, error) {
+			return func([]Item) (map[string]string, error) {
+				if *n++; *n > 2 {
+					return nil, &StopError{Err: errors.New("the API failed block after block")}
+				}
+				return nil, nil
+			}
+		}, wantClass: outcome.Fatal, wantErr: "run the same command again (--resume auto continues it)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,7 +93,7 @@ func TestExecute(t *testing.T) {
 				swap = func(context.Context) error { swaps++; return tt.swapErr }
 			}
 			rep := Execute(context.Background(), Job{
-				Spec: Spec{BlockSize: 100, Concurrency: 1}, Tracker: tr, Source: seqSource{}, Target: tgt,
+				Spec: Spec{BlockSize: 100, Concurrency: 1, Resume: tt.resume}, Tracker: tr, Source: seqSource{}, Target: tgt,
 				Records: &fakeRecords{}, Swap: swap, CheckpointPath: path,
 			})
 			if rep.Class != tt.wantClass || outcome.Of(context.Background(), rep.Err) != tt.wantClass {
