@@ -311,8 +311,9 @@ func TestSearchEngineDown20s(t *testing.T) {
 }
 
 // TestResumeAuto: the same command line, started again after a SIGTERM,
-// resumes and says so; started once more after the run finished, it starts a
-// new run; with other settings it sets the unfinished checkpoint aside.
+// resumes and says so (and the stop said to run the same command again);
+// started once more after the run finished, it starts a new run. (With other
+// settings it sets the unfinished checkpoint aside: syncjob's TestPlanRun.)
 func TestResumeAuto(t *testing.T) {
 	bin := binary(t)
 	f := testenv.NewFixture(t, 8000, 20, 36)
@@ -333,6 +334,9 @@ func TestResumeAuto(t *testing.T) {
 	}
 	if !strings.Contains(first.String(), "--resume auto: no checkpoint in") {
 		t.Errorf("the first run did not say it started afresh:\n%s", first.String())
+	}
+	if !strings.Contains(first.String(), "run the same command again (--resume auto continues it)") {
+		t.Errorf("the stopped run did not say the same command continues it:\n%s", first.String())
 	}
 	stopped := succeededInCheckpoint(dir)
 
