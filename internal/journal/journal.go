@@ -57,6 +57,7 @@ type Journal struct {
 	committed    int            // generations committed so far
 	genSeg       map[int]uint64 // the segment each committed generation went to
 	failed       map[int]error  // generations whose commit failed
+	appenders    map[int]int    // Appends waiting on each generation (all of them read its outcome)
 	flushing     bool           // a caller is writing and syncing
 	torn         bool           // the active segment may end in a torn frame: start another before writing
 	closed       bool
@@ -69,7 +70,7 @@ func Open(dir string) (*Journal, []Record, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("journal %s: %w", dir, err)
 	}
-	j := &Journal{dir: dir, left: map[uint64]int{}, failed: map[int]error{}, genSeg: map[int]uint64{}}
+	j := &Journal{dir: dir, left: map[uint64]int{}, failed: map[int]error{}, genSeg: map[int]uint64{}, appenders: map[int]int{}}
 	j.cond = sync.NewCond(&j.mu)
 	segs, err := j.segments()
 	if err != nil {
@@ -193,6 +194,7 @@ func (j *Journal) Append(data []byte, items int) (uint64, error) {
 	j.pending = frame(j.pending, data, items)
 	j.pendingItems += items
 	gen := j.waiting
+	j.appenders[gen]++
 	for j.committed <= gen {
 		if !j.flushing {
 			j.commitLocked()
@@ -200,9 +202,14 @@ func (j *Journal) Append(data []byte, items int) (uint64, error) {
 		}
 		j.cond.Wait()
 	}
+	// every Append of a group commit reads the generation's outcome; the
+	// last one forgets it
 	seg, err := j.genSeg[gen], j.failed[gen]
-	delete(j.genSeg, gen)
-	delete(j.failed, gen)
+	if j.appenders[gen]--; j.appenders[gen] == 0 {
+		delete(j.appenders, gen)
+		delete(j.genSeg, gen)
+		delete(j.failed, gen)
+	}
 	if err != nil {
 		return 0, err
 	}
