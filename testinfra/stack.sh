@@ -605,8 +605,26 @@ start_cluster_node() {
   render "$HERE/cassandra/cluster.yaml.in" "$w/cluster.yaml" "TLS_DIR=$(cluster_tls_dir)"
   cat "$w/cluster.yaml" >>"$w/cassandra.yaml"
   rm -f "$w/cluster.yaml"
+  # Tokens given, not allocated: a node that starts while the one before it
+  # is still announcing its tokens would compute the same ones from the same
+  # view of the ring ("Bootstrap Token collision", seen under make test's
+  # load). The ring's 48 evenly spaced tokens, every third to each node.
+  printf 'initial_token: "%s"\n' "$(cluster_tokens "$s")" >>"$w/cassandra.yaml"
   # size estimates every 10 s instead of 5 minutes: tests read them
   launch_cassandra "$s" "$STACK_CLUSTER_HEAP" -Dcassandra.size_recorder_interval=10
+}
+
+# cluster_tokens NODE: the node's 16 tokens, comma-separated: of 48 tokens
+# evenly spaced over the Murmur3 ring, those whose index is the node's number
+# - 1 modulo 3 (the ranges interleave, so each node owns a third).
+cluster_tokens() {
+  local i=${1#cluster-} k t step=384307168202282325 out=""
+  t=$((-9223372036854775807 - 1))
+  for ((k = 0; k < 48; k++)); do
+    if ((k % 3 == i - 1)); then out+="${out:+,}$t"; fi
+    t=$((t + step))
+  done
+  echo "$out"
 }
 
 # fresh_cluster: no node runs; clear every node's data and make a new CA and
