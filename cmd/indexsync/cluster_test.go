@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -340,33 +337,8 @@ func TestRunNodeStoppedMidScan(t *testing.T) {
 // indexes and returns its sync URL once /health answers.
 func (s *clusterStack) startServe(t *testing.T, prefix string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(binary(t), append([]string{"serve", "--listen", addr, "--state-dir", t.TempDir()}, s.args(prefix)...)...)
-	cmd.Env = append(os.Environ(), append(s.c.Env(), "INDEXSYNC_API_KEYS="+apiKey)...)
-	var logs strings.Builder
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		t.Logf("serve: %s", lastLines(logs.String(), 10))
-	})
-	waitFor(t, 60*time.Second, "indexsync serve to answer /health", func() bool {
-		resp, err := http.Get("http://" + addr + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return "http://" + addr + syncapi.RouteSync
+	p := startServeProc(t, append([]string{"--state-dir", t.TempDir()}, s.args(prefix)...), s.c.Env(), "http", nil)
+	return "http://" + p.addr + syncapi.RouteSync
 }
 
 // lastLines is the end of a long output, for the log.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -59,34 +58,9 @@ const apiKey = "test-api-key-5f3a9"
 // binary) and returns its sync URL once /health answers.
 func startServe(t *testing.T, f *testenv.Fixture) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	args := append([]string{"serve", "--listen", addr, "--admin-listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, f.CassandraArgs()...)
-	args = append(args, f.SearchArgs()...)
-	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append(os.Environ(), append(f.Env(), "INDEXSYNC_API_KEYS="+apiKey)...)
-	var logs strings.Builder
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	waitFor(t, 60*time.Second, "indexsync serve to answer /health", func() bool {
-		resp, err := http.Get("http://" + addr + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return "http://" + addr + syncapi.RouteSync
+	args := append([]string{"--admin-listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, f.CassandraArgs()...)
+	p := startServeProc(t, append(args, f.SearchArgs()...), f.Env(), "http", nil)
+	return "http://" + p.addr + syncapi.RouteSync
 }
 
 // logRecord is one record of an old-format success or failure log.

@@ -9,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -65,39 +64,13 @@ func (g *gatedEngine) Hold() {
 }
 
 // serveProcess starts `indexsync serve` with the given search URL and state
-// directory; its stderr goes to logs.
-func serveProcess(t *testing.T, f *testenv.Fixture, searchURL, stateDir string, logs *testenv.Output) (*exec.Cmd, string) {
+// directory (2 workers, batches of 100).
+func serveProcess(t *testing.T, f *testenv.Fixture, searchURL, stateDir string) *serveProc {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	args := append([]string{"serve", "--listen", addr, "--admin-listen", "127.0.0.1:0", "--state-dir", stateDir, "--workers", "2", "--batch-size", "100"}, f.CassandraArgs()...)
+	args := append([]string{"--admin-listen", "127.0.0.1:0", "--state-dir", stateDir, "--workers", "2", "--batch-size", "100"}, f.CassandraArgs()...)
 	args = append(args, "--search-url", searchURL)
 	args = append(args, f.SearchArgs()[2:]...) // the index flags
-	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append(os.Environ(), append(f.Env(), "INDEXSYNC_API_KEYS="+apiKey)...)
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	waitFor(t, 60*time.Second, "indexsync serve to answer /health", func() bool {
-		resp, err := http.Get("http://" + addr + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return cmd, "http://" + addr + syncapi.RouteSync
+	return startServeProc(t, args, f.Env(), "http", nil)
 }
 
 // TestServeKill9KeepsQueuedIDs: ids answered 200 in background mode and
@@ -107,8 +80,8 @@ func TestServeKill9KeepsQueuedIDs(t *testing.T) {
 	f := testenv.NewFixture(t, 3000, 20, 91)
 	engine := newGatedEngine(t, f.SearchURL)
 	state := t.TempDir()
-	var logs1 testenv.Output
-	serve1, api := serveProcess(t, f, engine.URL, state, &logs1)
+	serve1 := serveProcess(t, f, engine.URL, state)
+	api := "http://" + serve1.addr + syncapi.RouteSync
 
 	engine.Hold() // the engine stops answering bulk requests
 	ids := f.UserIDs()
@@ -129,16 +102,16 @@ func TestServeKill9KeepsQueuedIDs(t *testing.T) {
 	if n := f.Count(t, "user"); n != 0 {
 		t.Fatalf("%d users indexed while the engine held every bulk request", n)
 	}
-	if err := serve1.Process.Kill(); err != nil { // SIGKILL: no drain, no failed-ids file
+	if err := serve1.cmd.Process.Kill(); err != nil { // SIGKILL: no drain, no failed-ids file
 		t.Fatal(err)
 	}
-	_ = serve1.Wait()
+	_ = serve1.cmd.Wait()
 	if files, _ := filepath.Glob(filepath.Join(state, "serve-failed-*")); len(files) != 0 {
 		t.Fatalf("a SIGKILL wrote %v", files)
 	}
 
-	var logs2 testenv.Output
-	serve2, _ := serveProcess(t, f, f.SearchURL, state, &logs2) // the engine is back
+	serve2 := serveProcess(t, f, f.SearchURL, state) // the engine is back
+	logs2 := serve2.logs
 	waitFor(t, 60*time.Second, "every acknowledged user indexed", func() bool { return f.Count(t, "user") == int64(len(ids)) })
 	if !strings.Contains(logs2.String(), "queued again the ids accepted before the last stop") {
 		t.Errorf("the restart does not say it replayed the queue:\n%s", logs2.String())
@@ -146,8 +119,8 @@ func TestServeKill9KeepsQueuedIDs(t *testing.T) {
 	got := f.IndexedDocs(t, "user", ids)
 	testenv.CompareDocs(t, f.ExpectedDocs(t, "user"), got)
 
-	_ = serve2.Process.Signal(os.Interrupt)
-	if err := serve2.Wait(); err != nil {
+	_ = serve2.cmd.Process.Signal(os.Interrupt)
+	if err := serve2.cmd.Wait(); err != nil {
 		t.Fatalf("serve after SIGINT: %v\n%s", err, logs2.String())
 	}
 	left, _ := filepath.Glob(filepath.Join(state, syncapi.JournalDir, "segment-*"))
@@ -165,35 +138,10 @@ func TestServeShutdownWithCassandraFrozen(t *testing.T) {
 	proxy := testenv.NewProxy(t, net.JoinHostPort(f.Cass.Host, strconv.Itoa(f.Cass.Port)))
 	host, port, _ := net.SplitHostPort(proxy.Addr)
 	state := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	args := append([]string{"serve", "--listen", addr, "--admin-listen", "", "--state-dir", state, "--shutdown-timeout", "3s"}, f.CassandraArgs()...)
+	args := append([]string{"--admin-listen", "", "--state-dir", state, "--shutdown-timeout", "3s"}, f.CassandraArgs()...)
 	args = append(append(args, f.SearchArgs()...), "--cassandra-hosts", host, "--cassandra-port", port)
-	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append(os.Environ(), append(f.Env(), "INDEXSYNC_API_KEYS="+apiKey)...)
-	var logs testenv.Output
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	waitFor(t, 60*time.Second, "serve healthy", func() bool {
-		resp, err := http.Get("http://" + addr + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	serve := startServeProc(t, args, f.Env(), "http", nil)
+	cmd, logs, addr := serve.cmd, serve.logs, serve.addr
 	proxy.Freeze()
 	ids := f.UserIDs()
 	body, _ := json.Marshal(map[string]any{"request": map[string]any{"objectType": "user", "objectIds": ids}})

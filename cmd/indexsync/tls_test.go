@@ -5,14 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -107,36 +104,9 @@ func (s *tlsStack) drop() {
 // answers a client that trusts the serve CA.
 func (s *tlsStack) startServe(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	args := append([]string{"serve", "--listen", addr, "--state-dir", t.TempDir(), "--tls-cert", s.serveCert, "--tls-key", s.serveKey},
-		s.cassArgs(s.c.TLSCA)...)
-	cmd := exec.Command(binary(t), append(args, s.searchArgs(s.searchCA)...)...)
-	cmd.Env = append(os.Environ(), append(s.c.Env(), "INDEXSYNC_API_KEYS="+apiKey)...)
-	var logs strings.Builder
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		t.Logf("serve: %s", lastLines(logs.String(), 6))
-	})
-	client := s.serveClient(t)
-	waitFor(t, 60*time.Second, "indexsync serve to answer https://"+addr+"/health", func() bool {
-		resp, err := client.Get("https://" + addr + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return "https://" + addr + syncapi.RouteSync
+	args := append([]string{"--state-dir", t.TempDir(), "--tls-cert", s.serveCert, "--tls-key", s.serveKey}, s.cassArgs(s.c.TLSCA)...)
+	p := startServeProc(t, append(args, s.searchArgs(s.searchCA)...), s.c.Env(), "https", s.serveClient(t).Get)
+	return "https://" + p.addr + syncapi.RouteSync
 }
 
 // serveClient trusts the CA of serve's certificate, and only it.
