@@ -214,7 +214,7 @@ func (b *bench) size(ctx context.Context, n int, last bool) error {
 	docs := filepath.Join(b.cfg.OutDir, fmt.Sprintf("docs_%d.tsv", n))
 	if _, err := os.Stat(docs); err == nil && reused {
 		logf("reusing %s (BENCH_KEEP)", docs)
-	} else if b.cfg.runs("A") || b.cfg.runs("T") {
+	} else if b.cfg.runs("A") || (b.cfg.runs("T") && !b.cfg.Scale) {
 		b.busy = settle(b.cfg.Settle)
 		if err := b.armDump(ctx, n, dir, docs); err != nil {
 			return err
@@ -661,12 +661,67 @@ func (b *bench) armT(ctx context.Context, n, round int, dir, docs string) error 
 	b.runIndexsync(ctx, &r, filepath.Join(dir, fmt.Sprintf("T%d.log", round)), state, args, 0)
 	r.IndexStats = b.indexStats(ctx, index)
 	r.Indexed = b.countIndex(ctx, index)
-	if round == 1 {
+	if round == 1 && !b.cfg.Scale {
 		b.checkDocs(ctx, n, alias, docs)
 	}
-	b.deleteIndex(ctx, index)
 	b.add(r)
+	if b.cfg.runs("V") && r.Error == "" {
+		b.busy = settle(b.cfg.Settle)
+		b.armV(ctx, n, round, dir, alias)
+	}
+	b.deleteIndex(ctx, index)
 	return nil
+}
+
+// armV runs `indexsync verify` on the index T has just written, with the
+// workers T had: how long checking a sync takes against the sync itself.
+// Its docs are the documents compared; a difference found is an error (T
+// wrote them all).
+func (b *bench) armV(ctx context.Context, n, round int, dir, alias string) {
+	state := filepath.Join(dir, fmt.Sprintf("V%d", round))
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		b.add(benchRun{Arm: "V", Users: n, Round: round, Error: err.Error()})
+		return
+	}
+	logPath := filepath.Join(dir, fmt.Sprintf("V%d.log", round))
+	args := append([]string{"verify", "--keyspace", keyspaceOf(n), "--user-index", alias,
+		"--concurrency", strconv.Itoa(b.cfg.Concurrency), "--ranges", b.rangesFlag(), "--state-dir", state}, b.connArgs(true)...)
+	r := benchRun{Arm: "V", Users: n, Round: round, Settings: map[string]any{"concurrency": b.cfg.Concurrency, "ranges": b.cfg.Ranges}}
+	defer func() { b.add(r) }()
+	u, _, err := runProc(ctx, b.st, logPath, b.cfg.Indexsync, args...)
+	r.Process = u
+	if err != nil {
+		r.Error = err.Error()
+		return
+	}
+	files, _ := filepath.Glob(filepath.Join(state, "verify_*.json"))
+	if len(files) == 0 {
+		r.Error = fmt.Sprintf("exit %d, no verify_*.json (log: %s)", u.ExitCode, logPath)
+		return
+	}
+	raw, err := os.ReadFile(files[len(files)-1])
+	var rep struct {
+		DurationSeconds float64 `json:"durationSeconds"`
+		CassandraDocs   int64   `json:"cassandraDocs"`
+		Remaining       int     `json:"remaining"`
+		WalkSeconds     float64 `json:"walkSeconds"`
+		ScanSeconds     float64 `json:"scanSeconds"`
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &rep)
+	}
+	if err != nil {
+		r.Error = fmt.Sprintf("read %s: %v", files[len(files)-1], err)
+		return
+	}
+	r.Docs, r.Seconds = rep.CassandraDocs, rep.DurationSeconds
+	if rep.DurationSeconds > 0 {
+		r.DocsPerSecond = float64(rep.CassandraDocs) / rep.DurationSeconds
+	}
+	r.Settings["walkSeconds"], r.Settings["scanSeconds"] = rep.WalkSeconds, rep.ScanSeconds
+	if u.ExitCode != 0 || rep.Remaining != 0 {
+		r.Error = fmt.Sprintf("exit %d, %d differences (log: %s)", u.ExitCode, rep.Remaining, logPath)
+	}
 }
 
 // runIndexsync runs `indexsync run` and fills r from its summary. With a

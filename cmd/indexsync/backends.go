@@ -47,16 +47,25 @@ func connectSearch(ctx context.Context, s config.Search, retries int, log *slog.
 }
 
 // searchConfig is the search client's configuration for the flags.
+//
+// Answers come uncompressed. The engine gzips answers for any client that
+// accepts it, and that costs both sides more CPU than the network it saves
+// between a sync job and its cluster: verify (and a rebuild's check) reads
+// every document back, and on the local stack 20 _mget calls of 1,000 user
+// documents took 5.5 s with gzip and 2.6 s without (3.1 MB against 0.5 MB
+// per answer); a bulk answer, trimmed by filter_path, is small either way.
+// Requests were never compressed.
 func searchConfig(s config.Search, retries int, log *slog.Logger) search.Config {
 	return search.Config{
-		Logger:    log.With("component", "search"),
-		URLs:      s.URLs,
-		Username:  s.Username,
-		Password:  s.Password,
-		TLSCA:     s.TLSCA,
-		Timeout:   s.Timeout,
-		UserAgent: "indexsync/" + buildinfo.Get().Version,
-		Retries:   retries,
+		DisableCompression: true,
+		Logger:             log.With("component", "search"),
+		URLs:               s.URLs,
+		Username:           s.Username,
+		Password:           s.Password,
+		TLSCA:              s.TLSCA,
+		Timeout:            s.Timeout,
+		UserAgent:          "indexsync/" + buildinfo.Get().Version,
+		Retries:            retries,
 	}
 }
 

@@ -204,6 +204,17 @@ func runServe(ctx context.Context, g *globalOptions, o serveOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	st := store.New(sess, o.Cassandra.Keyspace, store.Options{OrgTTL: o.OrgCacheTTL, Batch: o.ReadBatch, Concurrency: o.ReadConcurrency})
+	for how, n := range map[string]func(store.ReadCounts) int64{
+		"token_range":         func(c store.ReadCounts) int64 { return c.Range },
+		"token_range_stopped": func(c store.ReadCounts) int64 { return c.RangeStop },
+		"keys":                func(c store.ReadCounts) int64 { return c.Keys },
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "indexsync_cassandra_reads_total",
+			Help:        "Cassandra queries that read objects by id: token_range (a block's ids close together on the ring, one range query per table), token_range_stopped (a range that held too many other partitions; its ids were then read by key), keys (IN queries).",
+			ConstLabels: prometheus.Labels{"how": how},
+		}, func() float64 { return float64(n(st.Reads())) }))
+	}
 	w := &indexer.Writer{
 		Client:   client,
 		Indexes:  indexer.Indexes(o.Search.Indexes),

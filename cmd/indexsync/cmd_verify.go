@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -136,7 +135,7 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions) error {
 		return err
 	}
 	defer sess.CloseWithin(closeWait)
-	client, info, err := connectVerifySearch(ctx, o.Search, o.Retries, log)
+	client, info, err := connectSearch(ctx, o.Search, o.Retries, log)
 	if err != nil {
 		return err
 	}
@@ -289,18 +288,6 @@ func reportNote(path, prefix string) string {
 		return "the report could not be written, see the log"
 	}
 	return prefix + path
-}
-
-// connectVerifySearch is connectSearch with uncompressed answers. verify
-// reads every document back, and gzipping them cost the engine more than the
-// whole rest of the _mget: on the local stack, 20 _mget calls of 1,000 user
-// documents took 5.5 s with gzip and 2.6 s without (3.1 MB against 0.5 MB per
-// answer, on loopback). The network between a verify job and the cluster is
-// the cheaper resource.
-func connectVerifySearch(ctx context.Context, s config.Search, retries int, log *slog.Logger) (*search.Client, search.Info, error) {
-	cfg := searchConfig(s, retries, log)
-	cfg.DisableCompression = true
-	return openSearch(ctx, cfg)
 }
 
 // checkVerifyIndex makes sure the index exists and returns the one concrete

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -58,9 +59,40 @@ const apiKey = "test-api-key-5f3a9"
 // binary) and returns its sync URL once /health answers.
 func startServe(t *testing.T, f *testenv.Fixture) string {
 	t.Helper()
-	args := append([]string{"--admin-listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, f.CassandraArgs()...)
+	url, _ := startServeAdmin(t, f)
+	return url
+}
+
+// startServeAdmin is startServe, and also returns the URL of serve's
+// /metrics.
+func startServeAdmin(t *testing.T, f *testenv.Fixture) (url, metrics string) {
+	t.Helper()
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	args := append([]string{"--admin-listen", admin, "--state-dir", t.TempDir()}, f.CassandraArgs()...)
 	p := startServeProc(t, append(args, f.SearchArgs()...), f.Env(), "http", nil)
-	return "http://" + p.addr + syncapi.RouteSync
+	return "http://" + p.addr + syncapi.RouteSync, "http://" + admin + "/metrics"
+}
+
+// metricValue returns the value of one sample (name with its labels, as
+// /metrics writes it) from a Prometheus text page; -1 when absent.
+func metricValue(t *testing.T, url, sample string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			if err != nil {
+				t.Fatalf("%s: %q", sample, line)
+			}
+			return v
+		}
+	}
+	return -1
 }
 
 // logRecord is one record of an old-format success or failure log.
@@ -136,7 +168,7 @@ func TestRunAPIEndToEnd(t *testing.T) {
 	f := testenv.NewFixture(t, 20000, 40, 21)
 	t.Setenv("INDEXSYNC_CASSANDRA_PASSWORD", f.Cass.Password.Reveal())
 	t.Setenv("INDEXSYNC_API_KEY", apiKey)
-	url := startServe(t, f)
+	url, metrics := startServeAdmin(t, f)
 	dir := t.TempDir()
 	args := append([]string{"run", "--api-endpoint", url, "--block-size", "100", "--concurrency", "4", "--state-dir", dir, "--progress", "never"}, f.CassandraArgs()...)
 	out, stderr, code := runCmd(t, args...)
@@ -185,6 +217,15 @@ func TestRunAPIEndToEnd(t *testing.T) {
 	}
 	ids := f.UserIDs()
 	testenv.CompareDocs(t, f.ExpectedDocs(t, "user"), f.IndexedDocs(t, "user", ids))
+	// serve read the run's blocks (one token range's ids each) by token
+	// range, and no range held more than the blocks' own users
+	ranges := metricValue(t, metrics, `indexsync_cassandra_reads_total{how="token_range"}`)
+	stopped := metricValue(t, metrics, `indexsync_cassandra_reads_total{how="token_range_stopped"}`)
+	keys := metricValue(t, metrics, `indexsync_cassandra_reads_total{how="keys"}`)
+	t.Logf("serve's reads: %.0f by token range, %.0f stopped, %.0f by key", ranges, stopped, keys)
+	if ranges < 3*200 || stopped != 0 {
+		t.Errorf("serve's reads: %.0f by token range, %.0f stopped; want at least 3 per call (600) and none stopped", ranges, stopped)
+	}
 
 	// a resume of a complete run does nothing and says so
 	out, _, code = runCmd(t, "run", "--resume", "--api-endpoint", url, "--state-dir", dir)

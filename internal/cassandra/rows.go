@@ -22,8 +22,20 @@ type rowDecoder struct {
 }
 
 func newRowDecoder(cols []gocql.ColumnInfo) *rowDecoder {
+	return newRowDecoderWith(cols, fastCell)
+}
+
+// newRowDecoderWith decodes with the cells fast returns, and the driver's
+// reflection for the columns it returns nil for.
+func newRowDecoderWith(cols []gocql.ColumnInfo, fast func(gocql.TypeInfo) cell) *rowDecoder {
 	d := &rowDecoder{}
 	for _, c := range cols {
+		if fc := fast(c.TypeInfo); fc != nil {
+			d.names = append(d.names, c.Name)
+			d.dests = append(d.dests, fc)
+			d.read = append(d.read, fc.take)
+			continue
+		}
 		dest, read := holder(c.TypeInfo)
 		d.names = append(d.names, c.Name)
 		d.dests = append(d.dests, dest)

@@ -203,7 +203,11 @@ func Transient(err error) bool {
 // reads; use a Scanner for tables).
 func (s *Session) Rows(ctx context.Context, stmt string, args ...any) ([]Row, error) {
 	iter := s.Query(stmt, args...).Idempotent(true).IterContext(ctx)
-	dec := newRowDecoder(iter.Columns())
+	return collect(iter, newRowDecoder(iter.Columns()))
+}
+
+// collect reads every row of iter with dec and closes it.
+func collect(iter *gocql.Iter, dec *rowDecoder) ([]Row, error) {
 	sc := iter.Scanner()
 	var out []Row
 	for sc.Next() {

@@ -4,13 +4,25 @@
 // batches of partition keys (IN queries) with bounded concurrency, never one
 // id after another, and organisation names are
 // cached for a while because every user names a few of the same ones.
+//
+// Runs of ids whose partitions sit close together on the token ring — what
+// a sync job sends: the ids of a token range, in token order — are read with
+// one token-range query per run and table instead, which costs Cassandra a
+// fraction of a point read per id. Whether a run is close enough is judged
+// from the table's size as earlier reads showed it; a range read that meets
+// more than a few partitions per id asked for stops and reads by key.
 package store
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -28,6 +40,16 @@ const (
 	// MaxBatch bounds --read-batch: partition keys per IN query (Cassandra
 	// warns from 100 and a coordinator holds every partition of the query).
 	MaxBatch = 1000
+)
+
+// Range reads: a read of at least rangeMin ids is made with one token-range
+// query when the table's partitions in the ids' token span are expected to
+// be at most rangeFactor per id; the query stops (and the ids are read by
+// key) after rangeFactor per id + rangeSlack partitions.
+const (
+	rangeMin    = 16
+	rangeFactor = 3
+	rangeSlack  = 32
 )
 
 // Options tune a Store.
@@ -52,6 +74,27 @@ type Store struct {
 
 	stmtMu sync.Mutex
 	cols   map[string][]string // table → every column
+
+	murmurMu    sync.Mutex
+	murmurKnown bool
+	murmur      bool // the cluster's partitioner is Murmur3, whose tokens cassandra.Token computes
+
+	sizeMu sync.Mutex
+	sizes  map[string]float64 // table → partitions, as range reads saw them (absent: not known yet)
+
+	rangeReads, rangeStops, keyReads atomic.Int64
+}
+
+// ReadCounts are the Cassandra queries a Store made for objects, by kind.
+type ReadCounts struct {
+	Range     int64 // token-range queries that read a block's ids
+	RangeStop int64 // token-range queries stopped for meeting too many partitions (their ids then read by key)
+	Keys      int64 // IN queries
+}
+
+// Reads returns the queries made so far.
+func (st *Store) Reads() ReadCounts {
+	return ReadCounts{Range: st.rangeReads.Load(), RangeStop: st.rangeStops.Load(), Keys: st.keyReads.Load()}
 }
 
 // New returns a Store over an open session.
@@ -65,7 +108,7 @@ func New(sess *cassandra.Session, keyspace string, opts Options) *Store {
 	if opts.OrgTTL <= 0 {
 		opts.OrgTTL = DefaultOrgTTL
 	}
-	st := &Store{sess: sess, keyspace: keyspace, conc: opts.Concurrency, batch: opts.Batch, orgTTL: opts.OrgTTL, cols: map[string][]string{}}
+	st := &Store{sess: sess, keyspace: keyspace, conc: opts.Concurrency, batch: opts.Batch, orgTTL: opts.OrgTTL, cols: map[string][]string{}, sizes: map[string]float64{}}
 	st.orgs = NewOrgCache(opts.OrgTTL, st.readOrgNames)
 	return st
 }
@@ -166,26 +209,183 @@ func (st *Store) readAll(ctx context.Context, reads ...read) (map[string]map[str
 		}
 		byKey := make(map[string][]cassandra.Row, len(rd.ids))
 		out[rd.table] = byKey
-		for batch := range slices.Chunk(rd.ids, st.batch) {
-			g.Go(func() error {
-				rows, err := st.sess.ReadByKeys(gctx, st.keyspace, rd.table, rd.key, cols, batch)
-				if err != nil {
-					return fmt.Errorf("read %d ids from %s.%s (%s %s…): %w", len(batch), st.keyspace, rd.table, rd.key, batch[0], err)
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				for _, r := range rows {
-					k, _ := r[rd.key].(string)
-					byKey[k] = append(byKey[k], r)
-				}
-				return nil
-			})
+		add := func(rows []cassandra.Row) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range rows {
+				k, _ := r[rd.key].(string)
+				byKey[k] = append(byKey[k], r)
+			}
+		}
+		runs, rest := st.spans(ctx, rd)
+		for _, sp := range runs {
+			g.Go(func() error { return st.readRange(gctx, read{rd.table, rd.key, sp.ids}, cols, sp.r, add) })
+		}
+		for batch := range slices.Chunk(rest, st.batch) {
+			g.Go(func() error { return st.readKeys(gctx, rd, cols, batch, add) })
 		}
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// readKeys reads one batch of ids with an IN query.
+func (st *Store) readKeys(ctx context.Context, rd read, cols, batch []string, add func([]cassandra.Row)) error {
+	st.keyReads.Add(1)
+	rows, err := st.sess.ReadByKeys(ctx, st.keyspace, rd.table, rd.key, cols, batch)
+	if err != nil {
+		return fmt.Errorf("read %d ids from %s.%s (%s %s…): %w", len(batch), st.keyspace, rd.table, rd.key, batch[0], err)
+	}
+	add(rows)
+	return nil
+}
+
+// span is a run of ids close together on the ring, read with one
+// token-range query.
+type span struct {
+	r   cassandra.Range
+	ids []string
+}
+
+// gapFactor: a gap between two ids of a read this many times the median gap
+// splits them into two spans (a sync job's block can end one token range
+// and start another far away).
+const gapFactor = 16
+
+// spans splits rd's ids into runs close together on the ring, to be read by
+// token range, and the rest, to be read by key. Only a Murmur3 ring gives
+// cassandra.Token's tokens, and a run needs rangeMin ids and — once the
+// table's size is known — few enough partitions in its range.
+func (st *Store) spans(ctx context.Context, rd read) (runs []span, rest []string) {
+	if len(rd.ids) < rangeMin || !st.murmur3(ctx) {
+		return nil, rd.ids
+	}
+	type tokID struct {
+		t  int64
+		id string
+	}
+	ts := make([]tokID, len(rd.ids))
+	for i, id := range rd.ids {
+		ts[i] = tokID{cassandra.Token(id), id}
+	}
+	slices.SortFunc(ts, func(a, b tokID) int { return cmp.Compare(a.t, b.t) })
+	gaps := make([]uint64, len(ts)-1)
+	for i := range gaps {
+		gaps[i] = uint64(ts[i+1].t - ts[i].t)
+	}
+	median := slices.Clone(gaps)
+	slices.Sort(median)
+	limit := median[len(median)/2] * gapFactor
+	if limit/gapFactor != median[len(median)/2] { // overflow: the ids are spread over the ring
+		return nil, rd.ids
+	}
+	st.sizeMu.Lock()
+	size, known := st.sizes[rd.table]
+	st.sizeMu.Unlock()
+	lo := 0
+	for i := 0; i <= len(gaps); i++ {
+		if i < len(gaps) && gaps[i] <= limit {
+			continue
+		}
+		run := ts[lo : i+1] // tokens are > MinToken, so Start does not wrap
+		lo = i + 1
+		ids := make([]string, len(run))
+		for j, x := range run {
+			ids[j] = x.id
+		}
+		r := cassandra.Range{Start: run[0].t - 1, End: run[len(run)-1].t}
+		if len(run) < rangeMin || (known && size*ringShare(r) > rangeFactor*float64(len(run))) {
+			rest = append(rest, ids...)
+			continue
+		}
+		runs = append(runs, span{r, ids})
+	}
+	return runs, rest
+}
+
+// ringShare is the fraction of the token ring r covers.
+func ringShare(r cassandra.Range) float64 {
+	return float64(uint64(r.End-r.Start)) / math.Exp2(64)
+}
+
+// errSparse stops a range read that meets too many partitions.
+var errSparse = errors.New("more partitions in the range than ids asked for")
+
+// readRange reads rd's ids with one token-range query over r, keeping the
+// rows of the ids asked for, and learns the table's size from what it met.
+// When the range holds many more partitions than ids, it stops and reads the
+// ids by key.
+func (st *Store) readRange(ctx context.Context, rd read, cols []string, r cassandra.Range, add func([]cassandra.Row)) error {
+	want := make(map[string]bool, len(rd.ids))
+	for _, id := range rd.ids {
+		want[id] = true
+	}
+	limit := rangeFactor*len(rd.ids) + rangeSlack
+	sc := &cassandra.Scanner{Session: st.sess, Keyspace: st.keyspace, Table: rd.table, Key: rd.key, Columns: cols}
+	var rows []cassandra.Row
+	parts, last := 0, r.Start
+	err := sc.Scan(ctx, r, func(tok int64, row cassandra.Row) error {
+		if parts == 0 || tok != last {
+			if parts == limit {
+				return errSparse
+			}
+			parts, last = parts+1, tok
+		}
+		if k, _ := row[rd.key].(string); want[k] {
+			rows = append(rows, row)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errSparse):
+		st.rangeStops.Add(1)
+		st.learnSize(rd.table, parts, cassandra.Range{Start: r.Start, End: last})
+		for batch := range slices.Chunk(rd.ids, st.batch) {
+			if err := st.readKeys(ctx, rd, cols, batch, add); err != nil {
+				return err
+			}
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("read %d ids from %s.%s by token range %s (%s %s…): %w", len(rd.ids), st.keyspace, rd.table, r, rd.key, rd.ids[0], err)
+	}
+	st.rangeReads.Add(1)
+	st.learnSize(rd.table, parts, r)
+	add(rows)
+	return nil
+}
+
+// learnSize updates the table's estimated partition count from a range read
+// that met parts partitions in r (a moving average: tables grow).
+func (st *Store) learnSize(table string, parts int, r cassandra.Range) {
+	share := ringShare(r)
+	if share <= 0 {
+		return
+	}
+	seen := float64(parts) / share
+	st.sizeMu.Lock()
+	defer st.sizeMu.Unlock()
+	if old, ok := st.sizes[table]; ok {
+		seen = 0.8*old + 0.2*seen
+	}
+	st.sizes[table] = seen
+}
+
+// murmur3 reports whether the cluster's partitioner is Murmur3 (asked
+// once it can be): only then do cassandra.Token's tokens find the ids'
+// partitions.
+func (st *Store) murmur3(ctx context.Context) bool {
+	st.murmurMu.Lock()
+	defer st.murmurMu.Unlock()
+	if !st.murmurKnown {
+		var p string
+		if err := st.sess.Query("SELECT partitioner FROM system.local").ScanContext(ctx, &p); err == nil {
+			st.murmurKnown, st.murmur = true, strings.HasSuffix(p, ".Murmur3Partitioner")
+		}
+	}
+	return st.murmur
 }
 
 // orgTypes returns the organisation types, read again after OrgTTL like the

@@ -1,11 +1,13 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"testing"
 
+	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/store"
 	"github.com/indexsync/indexsync/internal/sunbird"
 	"github.com/indexsync/indexsync/internal/testenv"
@@ -94,4 +96,116 @@ func TestLoadOrgTypes(t *testing.T) {
 	check("no row", defaults)
 	exec("DROP TABLE " + f.Keyspace + ".system_settings")
 	check("no table", defaults)
+}
+
+// TestDenseBlocksReadByTokenRange reads users the way a sync job sends them
+// — blocks of ids in token order — and checks every document against the
+// generator's, through both paths: a dense block is read with token-range
+// queries (which also meet partitions not asked for, and must leave them
+// out: the blocks skip every third user), and once the table's size is
+// known, a block spread over the ring is read by key without trying a range.
+// A fresh store given a spread block first tries a range, stops, and reads by
+// key, with the same documents.
+func TestDenseBlocksReadByTokenRange(t *testing.T) {
+	f := testenv.NewFixture(t, 900, 30, 6)
+	ctx := context.Background()
+	kind := sunbird.UserKind
+	want := f.ExpectedDocs(t, kind.Name)
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(cassandra.Token(a), cassandra.Token(b)) })
+	var asked []string // two of every three users, in token order
+	for i, id := range ids {
+		if i%3 != 2 {
+			asked = append(asked, id)
+		}
+	}
+
+	st := store.New(f.Session, f.Keyspace, store.Options{})
+	got := map[string][]byte{}
+	read := func(block []string, unknown ...string) {
+		t.Helper()
+		res, err := st.Documents(ctx, kind, block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, d := range res.Docs {
+			if !slices.Contains(block, id) {
+				t.Errorf("document %s was not asked for", id)
+			}
+			b, err := d.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[id] = b
+		}
+		if !slices.Equal(res.NotFound, unknown) {
+			t.Errorf("not found: %q, want %q", res.NotFound, unknown)
+		}
+	}
+	blocks := 0
+	for block := range slices.Chunk(asked, 100) {
+		read(block)
+		blocks++
+	}
+	wantAsked := map[string][]byte{}
+	for _, id := range asked {
+		wantAsked[id] = want[id]
+	}
+	if len(got) != len(asked) {
+		t.Errorf("%d documents, want %d", len(got), len(asked))
+	}
+	testenv.CompareDocs(t, wantAsked, got)
+	tables := 1 + len(kind.Children)
+	c := st.Reads()
+	if c.Range != int64(blocks*tables) || c.RangeStop != 0 || c.Keys != 0 {
+		t.Errorf("reads of %d dense blocks = %+v, want %d token-range queries and nothing else", blocks, c, blocks*tables)
+	}
+
+	// The other users, spread over the ring: now that the tables' sizes are
+	// known, read by key straight away.
+	var spread []string
+	for i := 2; i < len(ids); i += 3 {
+		spread = append(spread, ids[i])
+	}
+	spread = spread[:100]
+	got = map[string][]byte{}
+	slices.Reverse(spread) // order does not matter
+	read(spread[:50])
+	read(append(spread[50:], "no-such-id"), "no-such-id")
+	// (a child table with fewer partitions than 3 per id asked may still be
+	// read whole by range: that is cheaper than the reads by key)
+	after := st.Reads()
+	if after.RangeStop != 0 || after.Keys == 0 {
+		t.Errorf("reads of spread blocks = %+v (before: %+v), want reads by key and no range read stopped", after, c)
+	}
+	wantSpread := map[string][]byte{}
+	for _, id := range spread {
+		wantSpread[id] = want[id]
+	}
+	testenv.CompareDocs(t, wantSpread, got)
+
+	// A fresh store knows no sizes: the first spread block tries a range
+	// read, which stops after 3 partitions per id (+32), and reads by key.
+	st = store.New(f.Session, f.Keyspace, store.Options{})
+	got = map[string][]byte{}
+	var wide []string // 30 users over the whole ring
+	for i := 2; i < len(ids); i += 30 {
+		wide = append(wide, ids[i])
+	}
+	read(wide)
+	if c := st.Reads(); c.RangeStop == 0 || c.Keys == 0 {
+		t.Errorf("reads of a spread block by a fresh store = %+v, want a range read stopped and reads by key", c)
+	}
+	testenv.CompareDocs(t, subset(want, wide), got)
+}
+
+func subset(m map[string][]byte, keys []string) map[string][]byte {
+	out := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		out[k] = m[k]
+	}
+	return out
 }
