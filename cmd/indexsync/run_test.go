@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -391,6 +392,65 @@ func TestRunRetries503AndStopsOn401(t *testing.T) {
 		}
 		if api.auth[0] != "Bearer "+apiKey {
 			t.Errorf("Authorization = %q", api.auth[0])
+		}
+	})
+
+	t.Run("SIGINT during retries stops at once", func(t *testing.T) {
+		// every call is refused with 503 and Retry-After: 30 until healthy:
+		// a stop must not wait out the retries, nor record the block as failed
+		var healthy atomic.Bool
+		api := &fakeAPI{}
+		api.hook = func(int, http.ResponseWriter) bool { return false }
+		api.hook = func(_ int, w http.ResponseWriter) bool {
+			if healthy.Load() {
+				return false
+			}
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		srv := httptest.NewServer(api)
+		defer srv.Close()
+		dir := t.TempDir()
+		args := append([]string{"run", "--api-endpoint", srv.URL + "/v1/data/sync", "--block-size", "100", "--concurrency", "1", "--state-dir", dir}, f.CassandraArgs()...)
+		cmd := exec.Command(binary(t), args...)
+		cmd.Env = append(os.Environ(), f.Env()...)
+		var output testenv.Output
+		cmd.Stdout, cmd.Stderr = &output, &output
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the first call", func() bool { api.mu.Lock(); defer api.mu.Unlock(); return api.calls >= 1 })
+		time.Sleep(200 * time.Millisecond) // into the 30 s wait
+		start := time.Now()
+		_ = cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		took := time.Since(start)
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+			t.Errorf("interrupted run: %v, want exit 130; its output:\n%s", err, output.String())
+		}
+		if took > 10*time.Second {
+			t.Errorf("the run took %v to stop after SIGINT, waiting out a Retry-After of 30 s; want a prompt stop", took)
+		}
+		if s := readSummary(t, dir); s.Failed != 0 || s.Succeeded != 0 {
+			t.Errorf("summary after the stop: %d failed, %d succeeded; want the block unconfirmed (neither)", s.Failed, s.Succeeded)
+		}
+		if logs, _ := filepath.Glob(filepath.Join(dir, "userSyncFailure_*.log")); len(logs) == 1 {
+			if recs := readLog(t, logs[0]); len(recs) != 0 {
+				t.Errorf("%d failure records after a stop during retries, want none", len(recs))
+			}
+		}
+		t.Logf("stopped %v after SIGINT, in a 30 s Retry-After", took.Round(time.Millisecond))
+
+		healthy.Store(true)
+		out, stderr, code := runCmd(t, append([]string{"run", "--resume", "--api-endpoint", srv.URL + "/v1/data/sync", "--state-dir", dir}, f.CassandraArgs()...)...)
+		if code != 0 {
+			t.Fatalf("resume: exit %d\n%s\n%s", code, out, stderr)
+		}
+		api.mu.Lock()
+		defer api.mu.Unlock()
+		if len(api.ids) != 300 {
+			t.Errorf("%d ids reached the API after the resume, want 300", len(api.ids))
 		}
 	})
 

@@ -24,8 +24,17 @@ var httpDateLayouts = []string{"Mon, 02 Jan 2006 15:04:05 GMT", time.RFC850, tim
 const maxRetryAfterSeconds = 1 << 20
 
 // Sleep waits d or until ctx is done, and returns ctx.Err() in that case.
-// When d <= 0 it does not wait and returns ctx.Err() at once.
+// When d <= 0 it does not wait and returns ctx.Err() at once. A ctx made by
+// Interruptible also ends the wait when its outer context is done.
 func Sleep(ctx context.Context, d time.Duration) error {
+	outer, _ := ctx.Value(interruptKey{}).(context.Context)
+	var stop <-chan struct{}
+	if outer != nil {
+		if err := outer.Err(); err != nil {
+			return err
+		}
+		stop = outer.Done()
+	}
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -34,9 +43,22 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-stop:
+		return outer.Err()
 	case <-t.C:
 		return nil
 	}
+}
+
+type interruptKey struct{}
+
+// Interruptible returns ctx whose Sleeps also end when outer is done. A
+// job sends a request with a context that cannot be cancelled, so that a
+// stop waits for the answer of the request in flight instead of leaving its
+// outcome unknown; with this, the stop does not also wait out that
+// request's retries.
+func Interruptible(ctx, outer context.Context) context.Context {
+	return context.WithValue(ctx, interruptKey{}, outer)
 }
 
 // RetryAfter reads the value of a Retry-After header: delay-seconds or an

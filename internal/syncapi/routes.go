@@ -223,12 +223,16 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) (map[string]
 			full, err := s.enqueue(p.kind.Name, p.ids)
 			if full {
 				s.count(p.kind.Name, "background", "refused", len(p.ids))
+				// the queue drains hundreds to thousands of ids a second:
+				// a call of a block fits again within a second or so
+				w.Header().Set("Retry-After", "1")
 				return nil, &apiError{status: http.StatusServiceUnavailable, code: "SERVICE_UNAVAILABLE", err: "QUEUE_FULL",
 					msg: fmt.Sprintf("the indexing queue is full (%d of %d ids waiting): retry this call later", s.queue.Len(), s.cfg.QueueSize)}
 			}
 			if err != nil {
 				s.count(p.kind.Name, "background", "refused", len(p.ids))
 				s.log.Error("could not save ids to the queue's journal; the call is refused", "objectType", p.kind.Name, "ids", len(p.ids), "err", err)
+				w.Header().Set("Retry-After", "10") // a disk problem is not over in a second
 				return nil, &apiError{status: http.StatusServiceUnavailable, code: "SERVICE_UNAVAILABLE", err: "QUEUE_UNAVAILABLE",
 					msg: "the ids could not be saved to disk (is the state directory full?): retry this call later"}
 			}

@@ -100,6 +100,13 @@ func newTestServer(t *testing.T, cfg Config, l Loader, w Writer) *Server {
 
 func post(t *testing.T, h http.Handler, path, key, body string) (int, Envelope) {
 	t.Helper()
+	code, env, _ := postHeader(t, h, path, key, body)
+	return code, env
+}
+
+// postHeader is post, also returning the answer's headers.
+func postHeader(t *testing.T, h http.Handler, path, key, body string) (int, Envelope, http.Header) {
+	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
@@ -111,7 +118,7 @@ func post(t *testing.T, h http.Handler, path, key, body string) (int, Envelope) 
 	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
 		t.Fatalf("reply is not an envelope: %v: %s", err, rec.Body.String())
 	}
-	return rec.Code, env
+	return rec.Code, env, rec.Header()
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -324,7 +331,7 @@ func TestQueueFullGives503AndLosesNothing(t *testing.T) {
 			ids[i] = fmt.Sprintf("b%d-%d", block, i)
 		}
 		body, _ := json.Marshal(map[string]any{"request": map[string]any{"objectType": "user", "objectIds": ids}})
-		code, env := post(t, s.Handler(), RouteSync, testKey, string(body))
+		code, env, h := postHeader(t, s.Handler(), RouteSync, testKey, string(body))
 		switch code {
 		case 200:
 			for _, id := range ids {
@@ -334,6 +341,9 @@ func TestQueueFullGives503AndLosesNothing(t *testing.T) {
 			got503 = true
 			if env.ResponseCode != "SERVICE_UNAVAILABLE" || *env.Params.Err != "QUEUE_FULL" {
 				t.Errorf("503 envelope = %+v", env)
+			}
+			if ra := h.Get("Retry-After"); ra != "1" {
+				t.Errorf("503 QUEUE_FULL: Retry-After %q, want 1 (second)", ra)
 			}
 		default:
 			t.Fatalf("status %d", code)

@@ -410,14 +410,22 @@ type delivered struct {
 // deliver sends a block until the target answers for it: a transient
 // failure is retried in rounds; when the target stays away, or ctx ends
 // while waiting, the block is left unconfirmed and an error stops the run.
+// A request in flight when ctx ends is let finish (its answer is recorded),
+// but no wait for a retry outlasts ctx: a stop takes a request's time, not
+// a retry storm's.
 func (r *runner) deliver(ctx context.Context, items []Item) (delivered, error) {
-	sendCtx := context.WithoutCancel(ctx)
+	sendCtx := backoff.Interruptible(context.WithoutCancel(ctx), ctx)
 	retries := 0
 	for round := 0; ; round++ {
 		if err := r.cfg.Throttle.Wait(sendCtx, len(items)); err != nil {
-			return delivered{}, err
+			return delivered{}, &StopError{Err: fmt.Errorf("interrupted before sending a block: %w", err)}
 		}
 		out, err := r.cfg.Target.Send(sendCtx, items)
+		if err != nil && ctx.Err() != nil {
+			// the target gave up waiting to retry: what it did is not an
+			// answer for the block, which stays unconfirmed for --resume
+			return delivered{}, &StopError{Err: fmt.Errorf("interrupted while the target was retrying: %w", context.Cause(ctx))}
+		}
 		retries += out.Retries
 		if out.PushBack > 0 {
 			r.cfg.Throttle.PushBack() // one signal per call, however many refusals it met
