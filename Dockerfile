@@ -39,6 +39,7 @@ ARG CREATED
 COPY --from=build /out/indexsync /usr/local/bin/indexsync
 COPY --from=build --chown=65532:65532 /out/state /state
 COPY LICENSE /usr/share/doc/indexsync/LICENSE
+COPY THIRD_PARTY_LICENSES /usr/share/doc/indexsync/THIRD_PARTY_LICENSES
 USER 65532:65532
 WORKDIR /state
 EXPOSE 9000

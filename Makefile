@@ -17,7 +17,7 @@ LDFLAGS := -X github.com/indexsync/indexsync/internal/buildinfo.Version=$(VERSIO
            -X github.com/indexsync/indexsync/internal/buildinfo.Commit=$(COMMIT)
 
 .PHONY: build test unit lint demo bench stack-up stack-down stack-status clean dist image \
-        tools-test image-test chart-test manifests
+        tools-test image-test chart-test manifests licenses
 
 # Release tools, pinned as Go tools in modules of their own (tools/go.mod,
 # tools/goreleaser/go.mod) so the product's go.mod never sees their
@@ -96,7 +96,7 @@ image:
 	    -ldflags '-s -w $(LDFLAGS)' -o dist/image/$${p%/*}_$${p#*/}/indexsync ./cmd/indexsync; \
 	done
 	$(GO) -C tools run ./ociimage -out $(CURDIR)/dist/indexsync_$(DIST_VERSION)_oci.tar \
-	  -version $(VERSION) -commit $(COMMIT) -created $(COMMIT_TIME) -license $(CURDIR)/LICENSE \
+	  -version $(VERSION) -commit $(COMMIT) -created $(COMMIT_TIME) -license $(CURDIR)/LICENSE -notices $(CURDIR)/THIRD_PARTY_LICENSES \
 	  $(foreach p,$(IMAGE_PLATFORMS),-binary $(p)=$(CURDIR)/dist/image/$(subst /,_,$(p))/indexsync)
 
 # tools-test: vet, staticcheck and every test of the tools module: the image
@@ -117,6 +117,11 @@ image-test:
 # checks of tools/chart (verbose).
 chart-test: $(KUBERNETES_VALIDATE)
 	cd tools && KUBERNETES_VALIDATE=$(KUBERNETES_VALIDATE) $(GO) test -count=1 -v ./chart/
+
+# licenses: write THIRD_PARTY_LICENSES, the license texts of the Go standard
+# library and every module in the binary (tools-test fails when it is stale).
+licenses:
+	cd tools && $(GO) test -count=1 -run TestThirdPartyLicenses ./licenses/ -update
 
 # manifests: render deploy/kubernetes/*.yaml from the chart
 # (deploy/kubernetes/values.yaml); chart-test fails when they are stale.

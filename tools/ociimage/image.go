@@ -29,6 +29,7 @@ import (
 const (
 	BinaryPath  = "/usr/local/bin/indexsync"
 	LicensePath = "/usr/share/doc/indexsync/LICENSE"
+	NoticesPath = "/usr/share/doc/indexsync/THIRD_PARTY_LICENSES"
 	CAFile      = "/etc/ssl/certs/ca-certificates.crt"
 	StateDir    = "/state"
 	// UID and GID of the user the image runs as: distroless's "nonroot".
@@ -43,6 +44,7 @@ type Config struct {
 	// built for it (CGO_ENABLED=0).
 	Binaries map[string]string
 	License  string // path of the LICENSE file
+	Notices  string // path of THIRD_PARTY_LICENSES
 	Version  string // the tag, e.g. v1.2.3
 	Commit   string
 	// Created is the time every file, the config and the labels carry: the
@@ -78,6 +80,10 @@ func Build(c Config) (v1.ImageIndex, error) {
 	if err != nil {
 		return nil, err
 	}
+	notices, err := os.ReadFile(c.Notices)
+	if err != nil {
+		return nil, err
+	}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	platforms := make([]string, 0, len(c.Binaries))
 	for p := range c.Binaries {
@@ -93,7 +99,7 @@ func Build(c Config) (v1.ImageIndex, error) {
 		if err != nil {
 			return nil, err
 		}
-		app, err := appLayer(c.Created, bin, license)
+		app, err := appLayer(c.Created, bin, license, notices)
 		if err != nil {
 			return nil, err
 		}
@@ -178,10 +184,11 @@ func baseLayer(created time.Time) (v1.Layer, error) {
 	})
 }
 
-func appLayer(created time.Time, binary, license []byte) (v1.Layer, error) {
+func appLayer(created time.Time, binary, license, notices []byte) (v1.Layer, error) {
 	return layer(created, []entry{
 		{name: BinaryPath, mode: 0o755, contents: binary},
 		{name: LicensePath, mode: 0o644, contents: license},
+		{name: NoticesPath, mode: 0o644, contents: notices},
 	})
 }
 

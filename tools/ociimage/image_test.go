@@ -53,6 +53,7 @@ func TestImage(t *testing.T) {
 	c := Config{
 		Binaries: map[string]string{platform: buildIndexsync(t, dir)},
 		License:  "../../LICENSE",
+		Notices:  "../../THIRD_PARTY_LICENSES",
 		Version:  testVersion,
 		Commit:   "0000000",
 		Created:  time.Date(2026, 11, 26, 1, 47, 8, 0, time.UTC),
@@ -101,6 +102,7 @@ func TestImage(t *testing.T) {
 		"home/", "home/nonroot/", "root/", "state/", "tmp/",
 		"usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/indexsync",
 		"usr/share/", "usr/share/doc/", "usr/share/doc/indexsync/", "usr/share/doc/indexsync/LICENSE",
+		"usr/share/doc/indexsync/THIRD_PARTY_LICENSES",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("the layers hold\n%q\nwant\n%q", got, want)
@@ -351,6 +353,7 @@ func TestDockerfile(t *testing.T) {
 		"COPY --from=build /out/indexsync " + BinaryPath,
 		"--chown=65532:65532",
 		LicensePath,
+		"COPY THIRD_PARTY_LICENSES " + NoticesPath,
 	} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q", want)

@@ -6,7 +6,7 @@
 // OCI image-layout tar archive. `make image` runs it:
 //
 //	ociimage -out dist/indexsync_1.2.3_oci.tar -version v1.2.3 -commit 0a1b2c3 \
-//	  -created 2026-11-26T01:47:08Z -license LICENSE \
+//	  -created 2026-11-26T01:47:08Z -license LICENSE -notices THIRD_PARTY_LICENSES \
 //	  -binary linux/amd64=dist/image/linux_amd64/indexsync -binary linux/arm64=…
 //
 // The same inputs give the same bytes (fixed times, owners and order).
@@ -50,6 +50,7 @@ func run(args []string) error {
 	created := fs.String("created", "", "time of the files and the config, RFC 3339 (the commit's time)")
 	fs.Var(binaryFlag(c.Binaries), "binary", "os/arch=path of a static indexsync binary (repeat per platform)")
 	fs.StringVar(&c.License, "license", "LICENSE", "the licence file to include")
+	fs.StringVar(&c.Notices, "notices", "THIRD_PARTY_LICENSES", "the third-party licences file to include")
 	fs.StringVar(&c.Version, "version", "", "the version, also the image's tag in the archive")
 	fs.StringVar(&c.Commit, "commit", "", "the commit")
 	if err := fs.Parse(args); err != nil {

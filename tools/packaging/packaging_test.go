@@ -190,7 +190,7 @@ func TestGoReleaserConfig(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"UserSync_run.sh", "README.md", "LICENSE", "deploy/systemd/*", "deploy/helm/**/*"} {
+	for _, want := range []string{"UserSync_run.sh", "README.md", "LICENSE", "THIRD_PARTY_LICENSES", "deploy/systemd/*", "deploy/helm/**/*"} {
 		if !slices.Contains(archived, want) {
 			t.Errorf("the archives lack %s", want)
 		}
