@@ -669,8 +669,43 @@ func (b *bench) armT(ctx context.Context, n, round int, dir, docs string) error 
 		b.busy = settle(b.cfg.Settle)
 		b.armV(ctx, n, round, dir, alias)
 	}
+	if b.cfg.runs("TD") && round == 1 {
+		b.busy = settle(b.cfg.Settle)
+		b.armTD(ctx, n, dir, alias)
+	}
 	b.deleteIndex(ctx, index)
 	return nil
+}
+
+// armTD is T with --dry-run: T's reads, joins and documents, nothing sent.
+// Beside B it shows what T's reads cost Cassandra when the engine is not
+// busy on the same cores (goal 2: whether T asks Cassandra for more work
+// than B, or only pays for sharing the machine).
+func (b *bench) armTD(ctx context.Context, n int, dir, alias string) {
+	state := filepath.Join(dir, "TD")
+	args := append([]string{"run", "--target", "search", "--dry-run", "--keyspace", keyspaceOf(n), "--user-index", alias,
+		"--concurrency", strconv.Itoa(b.cfg.Concurrency), "--block-size", strconv.Itoa(b.cfg.BlockSize),
+		"--ranges", b.rangesFlag(), "--state-dir", state}, b.connArgs(true)...)
+	r := benchRun{Arm: "TD", Users: n, Round: 1, Settings: map[string]any{"concurrency": b.cfg.Concurrency, "ranges": b.cfg.Ranges}}
+	defer func() { b.add(r) }()
+	logPath := filepath.Join(dir, "TD.log")
+	u, out, err := runProc(ctx, b.st, logPath, b.cfg.Indexsync, args...)
+	r.Process = u
+	if err != nil {
+		r.Error = err.Error()
+		return
+	}
+	var docs int64
+	var kind string
+	line := string(out)
+	if i := strings.Index(line, "Dry run: "); i >= 0 {
+		line = line[i:]
+	}
+	if _, err := fmt.Sscanf(line, "Dry run: %d %s", &docs, &kind); err != nil || u.ExitCode != 0 || docs != int64(n) {
+		r.Error = fmt.Sprintf("exit %d, %d documents built of %d (log: %s)", u.ExitCode, docs, n, logPath)
+		return
+	}
+	r.Docs, r.Seconds, r.DocsPerSecond = docs, u.WallSeconds, float64(docs)/u.WallSeconds
 }
 
 // armV runs `indexsync verify` on the index T has just written, with the

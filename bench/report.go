@@ -81,7 +81,7 @@ func (b *bench) report() *report {
 		rep.Machine["pinned"] = map[string]string{"searchEngine": b.pinned[0], "rest": b.pinned[1]}
 	}
 	rep.TotalSecs = rep.Finished.Sub(rep.Started).Seconds()
-	for _, arm := range []string{"A", "B", "D", "T", "V", "T2", "TB", "C", "P"} {
+	for _, arm := range []string{"A", "B", "D", "T", "V", "TD", "T2", "TB", "C", "P"} {
 		for _, n := range rep.Sizes {
 			var dps []float64
 			cpu := map[string][]float64{}
@@ -180,6 +180,10 @@ func (rep *report) targets() {
 			}
 			if bs != nil {
 				rep.Targets = append(rep.Targets, atMost(fmt.Sprintf("T/B Cassandra CPU per document, %s users", thousands(n)), ts.CPUPer1k["cassandra"]/bs.CPUPer1k["cassandra"], 1.10))
+				if td := rep.statsIndex[statKey("TD", n)]; td != nil {
+					// T's reads alone, without the engine on the same cores
+					rep.Targets = append(rep.Targets, atMost(fmt.Sprintf("TD/B Cassandra CPU per document, %s users", thousands(n)), td.CPUPer1k["cassandra"]/bs.CPUPer1k["cassandra"], 1.10))
+				}
 			}
 		}
 		if rep.Config.runs("P") { // a failed P is a MISS, not a missing line
@@ -259,6 +263,7 @@ var armNames = map[string]string{
 	"D":  "D  source only: scan+join+build, no index",
 	"T":  "T  indexsync run --target search",
 	"V":  "V  indexsync verify of T's index",
+	"TD": "TD T with --dry-run: reads+build, nothing sent",
 	"T2": "T2 indexsync run --target api + serve",
 	"TB": "TB the same, background mode (journal)",
 	"C":  "C  old job: block 100, sleep 10s",
@@ -287,7 +292,7 @@ func (rep *report) print(w io.Writer) {
 		head += fmt.Sprintf("docs/s @%s\tRSS MiB\t", thousands(n))
 	}
 	fmt.Fprintln(tw, head+"CPU s/1k docs: self+serve / cass / search\tbusy\tothers\t")
-	for _, arm := range []string{"A", "B", "T", "V", "T2", "TB", "C", "P", "D"} {
+	for _, arm := range []string{"A", "B", "T", "V", "TD", "T2", "TB", "C", "P", "D"} {
 		line := armNames[arm] + "\t"
 		any := false
 		var last *armStats
