@@ -322,7 +322,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions) error {
 		return &config.UsageError{Err: err}
 	}
 	defer func() { _ = rl.Close() }() // Sync below reports write errors
-	onBlock, stop, err := o.observers(g, log, work.Total, work.TotalFrom, tracker.Snapshot().Counts)
+	onBlock, stop, err := o.observers(g, log, work, tracker)
 	if err != nil {
 		return err
 	}
@@ -393,9 +393,12 @@ func (o *runOptions) wireTarget(ctx context.Context, log *slog.Logger, runMS int
 
 // observers are what watches the blocks: the progress bar or log lines,
 // the old job's console lines, and the metrics of --metrics-listen.
-func (o *runOptions) observers(g *globalOptions, log *slog.Logger, total int64, totalFrom string, done checkpoint.Counts) (func(checkpoint.Counts), func(), error) {
+func (o *runOptions) observers(g *globalOptions, log *slog.Logger, work source.Work, tracker *checkpoint.Tracker) (func(checkpoint.Counts), func(), error) {
+	done := tracker.Snapshot().Counts
+	total := work.Total
 	done0 := int64(done.Succeeded + done.Failed + done.Skipped)
-	bar := progress.New(progress.Options{Mode: g.Progress, Out: os.Stderr, Total: total, TotalSource: totalFrom, Before: done0, Label: "syncing " + o.spec.Kind.Name + "s", Log: log})
+	bar := progress.New(progress.Options{Mode: g.Progress, Out: os.Stderr, Total: total, TotalSource: work.TotalFrom, Before: done0,
+		Label: "syncing " + o.spec.Kind.Name + "s", Log: log, Estimated: work.Estimated, Covered: tracker.Covered})
 	metrics := runmetrics.New()
 	stopMetrics := func() {}
 	if o.MetricsListen != "" {

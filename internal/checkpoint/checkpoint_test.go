@@ -465,3 +465,25 @@ func finish(tr *Tracker, unit int) error {
 	}
 	return tr.Apply([]Step{{Unit: unit, Next: next, Finished: true}}, Counts{})
 }
+
+// TestTrackerCovered: the share of the units' span confirmed, over the
+// whole ring (spans that overflow int64 subtraction included).
+func TestTrackerCovered(t *testing.T) {
+	tr := NewTracker(filepath.Join(t.TempDir(), FileName), sampleState())
+	if c := tr.Covered(); c != 0 {
+		t.Errorf("fresh run covers %v, want 0", c)
+	}
+	// the first third done, the second half-way
+	if err := tr.Apply([]Step{{Unit: 0, Next: -3074457345618258603, Finished: true}, {Unit: 1, Next: 0}}, Counts{Succeeded: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if c := tr.Covered(); math.Abs(c-0.5) > 1e-9 {
+		t.Errorf("covers %v, want 0.5", c)
+	}
+	if err := tr.Apply([]Step{{Unit: 1, Next: 3074457345618258602, Finished: true}, {Unit: 2, Next: math.MaxInt64, Finished: true}}, Counts{Succeeded: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if c := tr.Covered(); math.Abs(c-1) > 1e-9 {
+		t.Errorf("a finished run covers %v, want 1", c)
+	}
+}

@@ -59,6 +59,30 @@ func (t *Tracker) Pending() []int {
 	return t.st.Pending()
 }
 
+// Covered returns the share of the units' span confirmed so far, 0 to 1:
+// for token ranges, the share of the ring (of a shard) synced. Rows are
+// spread evenly over the ring, so done / Covered estimates the total when
+// Cassandra's own estimate is off.
+func (t *Tracker) Covered() float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var done, all float64
+	for _, u := range t.st.Units {
+		span := float64(uint64(u.End - u.Start))
+		all += span
+		switch {
+		case u.Done:
+			done += span
+		default:
+			done += float64(uint64(u.Next - u.Start))
+		}
+	}
+	if all == 0 {
+		return 0
+	}
+	return done / all
+}
+
 // Snapshot returns a copy of the current state (saved or not).
 func (t *Tracker) Snapshot() State {
 	t.mu.Lock()

@@ -32,6 +32,29 @@ type Options struct {
 	Label       string
 	Log         *slog.Logger
 	Every       time.Duration // log line period; default 10 s
+	// Estimated: Total is an estimate. With Covered (the share of the work
+	// done, 0 to 1, by position: of the token ring for a range scan), the
+	// total is then re-estimated as done / covered once a twentieth is
+	// covered, so a stale estimate (a table loaded since Cassandra last
+	// computed it) does not make the percentage pass 100 or the ETA lie.
+	Estimated bool
+	Covered   func() float64
+}
+
+// refineAfter is the share covered before done / covered replaces an
+// estimated total.
+const refineAfter = 0.05
+
+// total returns the total to show for done: o.Total, or the re-estimate
+// from the share covered, never below done.
+func (o *Options) total(done int64) (total int64, refined bool) {
+	total = o.Total
+	if o.Estimated && o.Covered != nil {
+		if c := o.Covered(); c >= refineAfter && c <= 1 {
+			total, refined = int64(float64(done)/c), true
+		}
+	}
+	return max(total, done), refined
 }
 
 // New returns a bar or a logging reporter.
@@ -43,7 +66,10 @@ func New(o Options) Reporter {
 	return newLogger(o)
 }
 
-type bar struct{ b *progressbar.ProgressBar }
+type bar struct {
+	b          *progressbar.ProgressBar
+	stop, done chan struct{} // of refine, when it runs
+}
 
 func newBar(o Options) *bar {
 	total := o.Total
@@ -70,11 +96,39 @@ func newBar(o Options) *bar {
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
 	)}
 	b.Add(o.Before)
+	if o.Estimated && o.Covered != nil && total > 0 {
+		b.stop, b.done = make(chan struct{}), make(chan struct{})
+		go b.refine(o)
+	}
 	return b
 }
 
+// refine re-estimates an estimated total every second.
+func (b *bar) refine(o Options) {
+	defer close(b.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if total, refined := o.total(int64(b.b.State().CurrentNum)); refined {
+				b.b.ChangeMax64(total)
+			}
+		case <-b.stop:
+			return
+		}
+	}
+}
+
 func (b *bar) Add(n int64) { _ = b.b.Add64(n) }
-func (b *bar) Finish()     { _ = b.b.Finish() }
+
+func (b *bar) Finish() {
+	if b.stop != nil {
+		close(b.stop)
+		<-b.done
+	}
+	_ = b.b.Finish()
+}
 
 type logger struct {
 	o     Options
@@ -117,10 +171,15 @@ func (l *logger) report() {
 	rate := float64(done-l.o.Before) / max(el, 1e-9) // this process's pace
 	args := []any{"done", done, "docsPerSecond", int64(rate)}
 	if l.o.Total > 0 {
-		args = append(args, "total", l.o.Total, "totalFrom", l.o.TotalSource,
-			"percent", fmt.Sprintf("%.1f", 100*float64(done)/float64(l.o.Total)))
-		if rate > 0 && done < l.o.Total {
-			args = append(args, "eta", (time.Duration(float64(l.o.Total-done)/rate) * time.Second).Round(time.Second).String())
+		total, refined := l.o.total(done)
+		from := l.o.TotalSource
+		if refined {
+			from = fmt.Sprintf("%s (%d), scaled by the share of the ring synced", from, l.o.Total)
+		}
+		args = append(args, "total", total, "totalFrom", from,
+			"percent", fmt.Sprintf("%.1f", 100*float64(done)/float64(total)))
+		if rate > 0 && done < total {
+			args = append(args, "eta", (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String())
 		}
 	}
 	l.o.Log.Info("progress: "+l.o.Label, args...)

@@ -28,3 +28,42 @@ func TestLoggerRateOfThisProcess(t *testing.T) {
 		t.Errorf("progress line %q: want about 100 docs/s (this process's rate, not counting the 10,000 done before it)", line)
 	}
 }
+
+// TestLoggerRefinesAnEstimatedTotal: an estimated total that the run
+// outgrows (Cassandra's size estimate of a table loaded since) is replaced by
+// done / the share of the ring covered, so the percentage and ETA stay
+// true; an exact total, or one with too little covered yet, stays.
+func TestLoggerRefinesAnEstimatedTotal(t *testing.T) {
+	line := func(o Options, done int64) string {
+		var out bytes.Buffer
+		o.Label, o.Log, o.Every = "syncing users", slog.New(slog.NewTextHandler(&out, nil)), time.Hour
+		l := newLogger(o)
+		l.start = time.Now().Add(-10 * time.Second)
+		l.Add(done)
+		l.report()
+		l.Finish()
+		return out.String()
+	}
+	half := func() float64 { return 0.5 }
+	for _, tt := range []struct {
+		name string
+		o    Options
+		want []string
+	}{
+		{"estimate outgrown", Options{Total: 1000, TotalSource: "estimated", Estimated: true, Covered: half},
+			[]string{"total=1600 ", "percent=50.0", "eta=10s", `totalFrom="estimated (1000), scaled by the share of the ring synced"`}},
+		{"exact total kept", Options{Total: 1000, TotalSource: "counted", Covered: half},
+			[]string{"total=1000 ", "percent=80.0", "totalFrom=counted"}},
+		{"too little covered", Options{Total: 1000, TotalSource: "estimated", Estimated: true, Covered: func() float64 { return 0.01 }},
+			[]string{"total=1000 ", "percent=80.0"}},
+		{"never below done", Options{Total: 500, TotalSource: "estimated", Estimated: true},
+			[]string{"total=800 ", "percent=100.0"}},
+	} {
+		got := line(tt.o, 800)
+		for _, w := range tt.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: progress line %q lacks %s", tt.name, got, w)
+			}
+		}
+	}
+}

@@ -321,6 +321,9 @@ func PlanRanges(ctx context.Context, sess *cassandra.Session, shard syncjob.Shar
 	return RangeUnits(cassandra.Split(cassandra.Shard(shard.I, shard.N), ring, n)), ringErr
 }
 
+// estimatedFrom is Total's from for Cassandra's estimate.
+const estimatedFrom = "estimated from system.size_estimates"
+
 // Total counts what a range run of kind covers: for the search target
 // Cassandra's own estimate when it has one (no pass over the data; from
 // says so), else exactly, count(*) per unit in parallel.
@@ -331,7 +334,7 @@ func Total(ctx context.Context, sess *cassandra.Session, keyspace string, kind s
 	}
 	if target == syncjob.SearchTarget {
 		if est, err := sess.EstimatePartitions(ctx, keyspace, kind.Table, ranges); err == nil && est > 0 {
-			return est, "estimated from system.size_estimates", nil
+			return est, estimatedFrom, nil
 		}
 	}
 	total, err = sess.CountPartitions(ctx, keyspace, kind.Table, kind.Key, ranges, max(conc, 4))
@@ -345,6 +348,7 @@ type Work struct {
 	Source    syncjob.Source
 	Total     int64
 	TotalFrom string // how Total was found, for the console
+	Estimated bool   // Total is Cassandra's estimate, not a count
 }
 
 // PlanWork plans the work of spec: the ids of an ids file when ids is not
@@ -374,6 +378,7 @@ func PlanWork(ctx context.Context, sess *cassandra.Session, spec syncjob.Spec, i
 		w.Units, w.Total = prev.Units, int64(prev.Counts.Total)
 	case ids == nil:
 		w.Total, w.TotalFrom, err = Total(ctx, sess, spec.Keyspace, spec.Kind, spec.Target, w.Units, spec.Concurrency)
+		w.Estimated = w.TotalFrom == estimatedFrom
 	}
 	return w, err
 }
