@@ -414,7 +414,7 @@ func (rep *report) printPeer(w io.Writer) {
 			continue
 		}
 		cpu := func(s *armStats) string {
-			return fmt.Sprintf("%.2f / %.2f / %.2f", s.CPUPer1k["self"], s.CPUPer1k["cassandra"], s.CPUPer1k["opensearch"])
+			return fmt.Sprintf("%.2f / %.2f / %.2f", s.CPUPer1k["self"], s.CPUPer1k["cassandra"], s.CPUPer1k["search"])
 		}
 		fmt.Fprintf(w, "peer, %s users: T/P = %.2f (T %.0f, P %.0f docs/s); CPU s/1k docs self / cass / search: T %s, P %s; peak RSS T %.0f, P %.0f MiB\n",
 			thousands(n), t.DocsPerSecond/p.DocsPerSecond, t.DocsPerSecond, p.DocsPerSecond, cpu(t), cpu(p), t.MaxRSSMiB, p.MaxRSSMiB)
