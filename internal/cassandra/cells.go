@@ -2,6 +2,7 @@ package cassandra
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"reflect"
 	"time"
@@ -107,21 +108,20 @@ func (c *scalarCell) take() any { v := c.v; c.v = nil; return v }
 // textListCell holds a list<text> or set<text>: nil when null or empty.
 type textListCell struct{ v []string }
 
-func (c *textListCell) UnmarshalCQL(info gocql.TypeInfo, data []byte) error {
+func (c *textListCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 	c.v = nil
 	if len(data) == 0 {
 		return nil
 	}
-	n, data, ok := readSize(data)
-	if !ok || n < 0 {
-		return c.slow(info, data)
+	n, rest, ok := readSize(data)
+	if !ok || n < 0 || n > len(rest)/4 { // each element takes at least its 4-byte length
+		return malformed("list<text>", data)
 	}
 	out := make([]string, n)
-	rest := data
 	for i := range out {
 		var s []byte
 		if s, rest, ok = readValue(rest); !ok {
-			return c.slow(info, data)
+			return malformed("list<text>", data)
 		}
 		out[i] = string(s)
 	}
@@ -131,32 +131,28 @@ func (c *textListCell) UnmarshalCQL(info gocql.TypeInfo, data []byte) error {
 	return nil
 }
 
-func (c *textListCell) slow(info gocql.TypeInfo, data []byte) error {
-	return gocql.Unmarshal(info, data, &c.v)
-}
-
 func (c *textListCell) take() any { return takeCollection(&c.v) }
 
 // textMapCell holds a map<text,text>: nil when null or empty.
 type textMapCell struct{ v map[string]string }
 
-func (c *textMapCell) UnmarshalCQL(info gocql.TypeInfo, data []byte) error {
+func (c *textMapCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 	c.v = nil
 	if len(data) == 0 {
 		return nil
 	}
 	n, rest, ok := readSize(data)
-	if !ok || n < 0 {
-		return gocql.Unmarshal(info, data, &c.v)
+	if !ok || n < 0 || n > len(rest)/8 { // a key and a value, each at least a 4-byte length
+		return malformed("map<text,text>", data)
 	}
 	out := make(map[string]string, n)
 	for range n {
 		var k, v []byte
 		if k, rest, ok = readValue(rest); !ok {
-			return gocql.Unmarshal(info, data, &c.v)
+			return malformed("map<text,text>", data)
 		}
 		if v, rest, ok = readValue(rest); !ok {
-			return gocql.Unmarshal(info, data, &c.v)
+			return malformed("map<text,text>", data)
 		}
 		out[string(k)] = string(v)
 	}
@@ -164,6 +160,12 @@ func (c *textMapCell) UnmarshalCQL(info gocql.TypeInfo, data []byte) error {
 		c.v = out
 	}
 	return nil
+}
+
+// malformed is the error for collection bytes that do not parse (Cassandra
+// never sends them; a proxy or a bug in between might).
+func malformed(typ string, data []byte) error {
+	return fmt.Errorf("unmarshal %s: malformed value of %d bytes", typ, len(data))
 }
 
 func (c *textMapCell) take() any { return takeCollection(&c.v) }
