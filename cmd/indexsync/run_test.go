@@ -400,7 +400,6 @@ func TestRunRetries503AndStopsOn401(t *testing.T) {
 		// a stop must not wait out the retries, nor record the block as failed
 		var healthy atomic.Bool
 		api := &fakeAPI{}
-		api.hook = func(int, http.ResponseWriter) bool { return false }
 		api.hook = func(_ int, w http.ResponseWriter) bool {
 			if healthy.Load() {
 				return false
@@ -455,7 +454,7 @@ func TestRunRetries503AndStopsOn401(t *testing.T) {
 	})
 
 	t.Run("401 stops after one call", func(t *testing.T) {
-		api := &fakeAPI{hook: func(int, http.ResponseWriter) bool { return false }}
+		api := &fakeAPI{}
 		api.hook = func(_ int, w http.ResponseWriter) bool {
 			w.WriteHeader(http.StatusUnauthorized)
 			_, _ = w.Write([]byte(`{"id":"api.data.sync","params":{"status":"FAILED","err":"UNAUTHORIZED"},"responseCode":"UNAUTHORIZED","result":{}}`))
