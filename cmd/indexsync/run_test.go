@@ -571,11 +571,17 @@ func TestUserSyncRunScript(t *testing.T) {
 	srv := httptest.NewServer(api)
 	defer srv.Close()
 	// the scan does see a process that carries the parameter
-	ctl := exec.Command("sh", "-c", "sleep 5", "sunbird_cassandra_password")
+	// (a second command after the sleep keeps the shell from replacing
+	// itself with sleep, whose command line lacks the parameter)
+	ctl := exec.Command("sh", "-c", "sleep 5; exit 0", "sunbird_cassandra_password")
 	if err := ctl.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if len(scanProcesses("sunbird_cassandra_password")) == 0 {
+	seen := false
+	for deadline := time.Now().Add(3 * time.Second); !seen && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		seen = len(scanProcesses("sunbird_cassandra_password")) > 0
+	}
+	if !seen {
 		t.Error("the process scan misses a command line that has the parameter")
 	}
 	_ = ctl.Process.Kill()
