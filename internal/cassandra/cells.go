@@ -49,6 +49,9 @@ func fastCell(ti gocql.TypeInfo) cell {
 		if c, ok := ti.(gocql.CollectionType); ok && isText(c.Key) && isText(c.Elem) {
 			return &textMapCell{}
 		}
+		if c, ok := ti.(gocql.CollectionType); ok && isText(c.Key) && isTextList(c.Elem) {
+			return &textListMapCell{}
+		}
 	}
 	return nil
 }
@@ -62,6 +65,13 @@ func isText(ti gocql.TypeInfo) bool {
 		return true
 	}
 	return false
+}
+
+// isTextList reports whether ti is list<text> (frozen or not: the type
+// info does not tell, and the bytes are the same).
+func isTextList(ti gocql.TypeInfo) bool {
+	c, ok := ti.(gocql.CollectionType)
+	return ok && ti.Type() == gocql.TypeList && isText(c.Elem)
 }
 
 // textCell holds a text value. The bytes are the driver's frame buffer,
@@ -113,22 +123,32 @@ func (c *textListCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
+	out, err := textList(data)
+	if err != nil {
+		return err
+	}
+	if len(out) > 0 {
+		c.v = out
+	}
+	return nil
+}
+
+// textList decodes the bytes of a list<text>: empty (not nil) for no
+// elements, as the driver decodes a list inside a map.
+func textList(data []byte) ([]string, error) {
 	n, rest, ok := readSize(data)
 	if !ok || n < 0 || n > len(rest)/4 { // each element takes at least its 4-byte length
-		return malformed("list<text>", data)
+		return nil, malformed("list<text>", data)
 	}
 	out := make([]string, n)
 	for i := range out {
 		var s []byte
 		if s, rest, ok = readValue(rest); !ok {
-			return malformed("list<text>", data)
+			return nil, malformed("list<text>", data)
 		}
 		out[i] = string(s)
 	}
-	if n > 0 {
-		c.v = out
-	}
-	return nil
+	return out, nil
 }
 
 func (c *textListCell) take() any { return takeCollection(&c.v) }
@@ -162,6 +182,45 @@ func (c *textMapCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 	return nil
 }
 
+// textListMapCell holds a map<text, frozen<list<text>>> (Sunbird's
+// framework and keys): nil when null or empty.
+type textListMapCell struct{ v map[string][]string }
+
+func (c *textListMapCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
+	c.v = nil
+	if len(data) == 0 {
+		return nil
+	}
+	n, rest, ok := readSize(data)
+	if !ok || n < 0 || n > len(rest)/8 { // a key and a value, each at least a 4-byte length
+		return malformed("map<text,list<text>>", data)
+	}
+	out := make(map[string][]string, n)
+	for range n {
+		var k, v []byte
+		if k, rest, ok = readValue(rest); !ok {
+			return malformed("map<text,list<text>>", data)
+		}
+		if v, rest, ok = readValue(rest); !ok {
+			return malformed("map<text,list<text>>", data)
+		}
+		var l []string
+		if v != nil {
+			var err error
+			if l, err = textList(v); err != nil {
+				return err
+			}
+		}
+		out[string(k)] = l
+	}
+	if n > 0 {
+		c.v = out
+	}
+	return nil
+}
+
+func (c *textListMapCell) take() any { return takeCollection(&c.v) }
+
 // malformed is the error for collection bytes that do not parse (Cassandra
 // never sends them; a proxy or a bug in between might).
 func malformed(typ string, data []byte) error {
@@ -172,7 +231,7 @@ func (c *textMapCell) take() any { return takeCollection(&c.v) }
 
 // takeCollection returns *p (nil when empty, as the driver's null) and
 // resets it.
-func takeCollection[T []string | map[string]string](p *T) any {
+func takeCollection[T []string | map[string]string | map[string][]string](p *T) any {
 	v := *p
 	var zero T
 	*p = zero

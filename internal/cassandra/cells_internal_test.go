@@ -19,10 +19,13 @@ func collection(count int32, values ...string) []byte {
 }
 
 // TestCollectionCellsRefuseMalformedBytes: bytes that do not parse as a
-// list<text> or map<text,text> are an error, never a panic or a huge
+// list<text>, map<text,text> or map<text,list<text>> are an error, never a panic or a huge
 // allocation (a count of 2^31-1 in a few bytes), and never a partial value.
 func TestCollectionCellsRefuseMalformedBytes(t *testing.T) {
-	list, m := &textListCell{}, &textMapCell{}
+	list, m, lm := &textListCell{}, &textMapCell{}, &textListMapCell{}
+	if err := lm.UnmarshalCQL(nil, collection(1, "k", string(collection(2, "a", "b")))); err != nil || !cmp.Equal(lm.take(), any(map[string][]string{"k": {"a", "b"}})) {
+		t.Errorf("a well-formed map of lists: err %v", err)
+	}
 	if err := list.UnmarshalCQL(nil, collection(2, "a", "é")); err != nil || !cmp.Equal(list.take(), any([]string{"a", "é"})) {
 		t.Errorf("a well-formed list: err %v", err)
 	}
@@ -47,6 +50,15 @@ func TestCollectionCellsRefuseMalformedBytes(t *testing.T) {
 		}
 		if v := m.take(); v != nil {
 			t.Errorf("map, %s: value %v kept", name, v)
+		}
+		if err := lm.UnmarshalCQL(nil, data); err == nil {
+			t.Errorf("map of lists, %s: no error", name)
+		}
+		if err := lm.UnmarshalCQL(nil, collection(1, "k", string(data))); err == nil {
+			t.Errorf("map of lists, %s in a value: no error", name)
+		}
+		if v := lm.take(); v != nil {
+			t.Errorf("map of lists, %s: value %v kept", name, v)
 		}
 	}
 }

@@ -217,6 +217,8 @@ func (s Docs) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func
 		children[i] = &peeker{ch: stream(sc)}
 	}
 	g.Go(func() error {
+		app := s.Kind.Appender(s.Lookups)
+		size := 2048 // the last document's, to allocate the next one once
 		for mr := range main {
 			o := sunbird.Object{Row: sunbird.Row(mr.row), Children: make([][]sunbird.Row, len(children))}
 			for i, p := range children {
@@ -224,7 +226,8 @@ func (s Docs) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func
 					o.Children[i] = append(o.Children[i], sunbird.Row(cr))
 				}
 			}
-			doc, err := s.Kind.Build(o, s.Lookups).Encode()
+			doc, err := app.Append(make([]byte, 0, size+size/8), o)
+			size = len(doc)
 			if err != nil {
 				return fmt.Errorf("encode document %s: %w", mr.key, err)
 			}

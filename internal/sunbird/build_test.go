@@ -136,11 +136,16 @@ func with(r Row, kv ...any) Row {
 
 func minimal(kv ...any) Row { return with(Row{"id": "u-min"}, kv...) }
 
-func TestBuildUser(t *testing.T) {
-	tests := []struct {
-		name string
-		user User
-	}{
+// userCase is one user of the build tests: rows and the golden file's name.
+type userCase struct {
+	name string
+	user User
+}
+
+// userCases are the users TestBuildUser holds against golden files (and
+// TestAppenderWritesWhatBuildDoes against BuildUser).
+func userCases() []userCase {
+	return []userCase{
 		{"full", User{
 			Row:   fullUserRow(),
 			Orgs:  []Row{userOrgRow("org-root", false), userOrgRow("org-school", false)},
@@ -274,7 +279,10 @@ func TestBuildUser(t *testing.T) {
 			"alltncaccepted", map[string]string{},
 		)}},
 	}
-	for _, tt := range tests {
+}
+
+func TestBuildUser(t *testing.T) {
+	for _, tt := range userCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			checkGolden(t, "user_"+tt.name, BuildUser(tt.user, lookupOrgs))
 		})
