@@ -328,19 +328,11 @@ func (a *Appender) object(b []byte, slot int, r Row, u *User) ([]byte, error) {
 		case opTrue:
 			b = append(b, "true"...)
 		case opArray:
-			b, err = a.e.value(b, parseArray(cell(v, e.kind)))
+			b = a.jsonText(b, cell(v, e.kind), '[', "[]")
 		case opObjectOrEmpty:
-			if m, ok := parseObject(cell(v, e.kind)); ok {
-				b, err = a.e.value(b, m)
-			} else {
-				b = append(b, "{}"...)
-			}
+			b = a.jsonText(b, cell(v, e.kind), '{', "{}")
 		case opObjectOrNull:
-			if m, ok := parseObject(cell(v, e.kind)); ok {
-				b, err = a.e.value(b, m)
-			} else {
-				b = append(b, "null"...)
-			}
+			b = a.jsonText(b, cell(v, e.kind), '{', "null")
 		case opTnc:
 			b, err = a.tnc(b, cell(v, e.kind))
 		case opOrganisations:
@@ -402,21 +394,37 @@ func (a *Appender) cell(b []byte, v any, kind collection) ([]byte, error) {
 	return a.e.value(b, cell(v, kind))
 }
 
-// tnc writes step 4's allTncAccepted.
+// jsonText writes v, JSON text, as the array or object (open) it holds, or
+// else instead when v is not a string or not such JSON text: parseArray and
+// parseObject's rule.
+func (a *Appender) jsonText(b []byte, v any, open byte, instead string) []byte {
+	if s, ok := v.(string); ok {
+		if out, ok := appendCanonical(b, s, open, &a.e); ok {
+			return out
+		}
+	}
+	return append(b, instead...)
+}
+
+// tnc writes step 4's allTncAccepted: each value's object, or {}.
 func (a *Appender) tnc(b []byte, v any) ([]byte, error) {
 	tnc, ok := v.(map[string]string)
 	if !ok {
 		return a.e.value(b, v)
 	}
-	parsed := make(map[string]any, len(tnc))
-	for k, s := range tnc {
-		if m, ok := parseObject(s); ok {
-			parsed[k] = m
-		} else {
-			parsed[k] = map[string]any{}
+	b = append(b, '{')
+	keys, mark := sortedKeys(&a.e, tnc)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
 		}
+		b = AppendString(b, k)
+		b = append(b, ':')
+		b = a.jsonText(b, tnc[k], '{', "{}")
 	}
-	return a.e.value(b, parsed)
+	clear(a.e.keys[mark:])
+	a.e.keys = a.e.keys[:mark]
+	return append(b, '}'), nil
 }
 
 // memberships writes step 6: the organisations the user belongs to.

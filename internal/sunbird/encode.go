@@ -59,6 +59,10 @@ type encoder struct {
 	// keys: documents of one type mostly have the same keys, so the next one
 	// is checked against that order (a lookup per key) instead of sorted.
 	orders map[int][]string
+	// members and scratch are appendCanonical's: the members of the
+	// objects being written, and a copy of one object's while reordering.
+	members []member
+	scratch []byte
 }
 
 // Objects with at least orderMin keys use the remembered orders; at most

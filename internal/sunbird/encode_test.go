@@ -278,14 +278,19 @@ func stdParseJSON(s string) (any, bool) {
 	return v, true
 }
 
+// jsonSeeds are the fuzz tests' first inputs.
+var jsonSeeds = []string{
+	``, ` `, `null`, `true`, `false`, `0`, `-0`, `01`, `1.`, `1.5e+10`, `-1E-2`, `12345678901234567890123`,
+	`"plain"`, `"esc\"aped\\"`, `"\u00e9\ud83d\ude00"`, `"\ud800"`, `"bad\xffutf8"`, "\"ctl\x01\"", `"\x"`,
+	`[]`, `{}`, `[1,"a",null,true,{"k":[{}]}]`, `{"a":1,"a":2}`, `{"a" : [ 1 , 2 ] }`, ` {"a":1} `,
+	`[1,]`, `{"a":1,}`, `{"a"}`, `{1:2}`, `[1] x`, `[1][2]`, `{"a":1}}`, "\t[\r\n]\n", `nul`, `tru`,
+	`[{"id":"loc-state","type":"state"}]`, `{"personalDetails":{"mobile":9876543210}}`,
+	`{"b":1,"a":{"d":[1,{"z":0,"y":1}],"c":2},"a":3}`, `{"é":1,"e":2,"<":3,"\u003c":4}`, `[{"k":1,"k":2},{"k":3}]`,
+	`{"z":{"b":1,"a":2},"y":[{"d":1,"c":2}],"x":"\u2028"}`, `{"a":{},"a":[]}`, ` [ "x" , { } ] `,
+}
+
 func FuzzParseJSON(f *testing.F) {
-	for _, s := range []string{
-		``, ` `, `null`, `true`, `false`, `0`, `-0`, `01`, `1.`, `1.5e+10`, `-1E-2`, `12345678901234567890123`,
-		`"plain"`, `"esc\"aped\\"`, `"\u00e9\ud83d\ude00"`, `"\ud800"`, `"bad\xffutf8"`, "\"ctl\x01\"", `"\x"`,
-		`[]`, `{}`, `[1,"a",null,true,{"k":[{}]}]`, `{"a":1,"a":2}`, `{"a" : [ 1 , 2 ] }`, ` {"a":1} `,
-		`[1,]`, `{"a":1,}`, `{"a"}`, `{1:2}`, `[1] x`, `[1][2]`, `{"a":1}}`, "\t[\r\n]\n", `nul`, `tru`,
-		`[{"id":"loc-state","type":"state"}]`, `{"personalDetails":{"mobile":9876543210}}`,
-	} {
+	for _, s := range jsonSeeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -349,4 +354,43 @@ func TestEncodeRemembersOrderOnlyForSameKeys(t *testing.T) {
 func appendValue(b []byte, v any) ([]byte, error) {
 	var e encoder
 	return e.value(b, v)
+}
+
+// FuzzAppendCanonical: appendCanonical writes what encoding parseJSON's
+// value writes, and refuses exactly what parseJSON refuses or what is not an
+// array ('[') or an object ('{').
+func FuzzAppendCanonical(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add(s)
+	}
+	var e encoder
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := parseJSON(s)
+		for _, open := range []byte{'[', '{'} {
+			wantOK := false
+			switch v.(type) {
+			case []any:
+				wantOK = ok && open == '['
+			case map[string]any:
+				wantOK = ok && open == '{'
+			}
+			got, gotOK := appendCanonical([]byte("x"), s, open, &e)
+			if gotOK != wantOK {
+				t.Fatalf("appendCanonical(%q, %c) ok = %v, want %v", s, open, gotOK, wantOK)
+			}
+			if !gotOK {
+				if string(got) != "x" {
+					t.Fatalf("appendCanonical(%q, %c) failed but wrote %q", s, open, got)
+				}
+				continue
+			}
+			want, err := appendValue([]byte("x"), v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("appendCanonical(%q):\n got %s\nwant %s", s, got, want)
+			}
+		}
+	})
 }
