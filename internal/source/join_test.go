@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/indexsync/indexsync/internal/cassandra"
+	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
 func childStream(rows ...tokRow) *peeker {
@@ -18,7 +18,7 @@ func childStream(rows ...tokRow) *peeker {
 }
 
 func child(tok int64, key, name string) tokRow {
-	return tokRow{tok: tok, key: key, row: cassandra.Row{"userid": key, "name": name}}
+	return tokRow{tok: tok, key: key, row: sunbird.Values{Cols: []string{"userid", "name"}, Vals: []any{key, name}}}
 }
 
 // TestPeekerJoinsChildRowsToTheirUser walks users in token order against a
@@ -52,7 +52,7 @@ func TestPeekerJoinsChildRowsToTheirUser(t *testing.T) {
 	for _, u := range users {
 		var got []string
 		for _, r := range p.take(u.tok, u.key) {
-			got = append(got, fmt.Sprint(r["name"]))
+			got = append(got, fmt.Sprint(r.Row()["name"]))
 		}
 		if !slices.Equal(got, u.want) {
 			t.Errorf("user %s (token %d): rows %q, want %q", u.key, u.tok, got, u.want)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 
@@ -188,7 +189,7 @@ func NewDocs(ctx context.Context, sess *cassandra.Session, keyspace string, kind
 type tokRow struct {
 	tok int64
 	key string
-	row cassandra.Row
+	row sunbird.Values
 }
 
 // Items implements syncjob.Source.
@@ -199,10 +200,18 @@ func (s Docs) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func
 		ch := make(chan tokRow, 128) // smooths the scans; bounded memory
 		g.Go(func() error {
 			defer close(ch)
-			return sc.Scan(gctx, r, func(tok int64, row cassandra.Row) error {
-				k, _ := row[sc.Key].(string)
+			var cols []string // of the rows so far, with the key's index
+			key := -1
+			return sc.ScanValues(gctx, r, func(tok int64, rowCols []string, vals []any) error {
+				if len(rowCols) == 0 || len(cols) == 0 || &rowCols[0] != &cols[0] {
+					cols, key = rowCols, slices.Index(rowCols, sc.Key)
+				}
+				var k string
+				if key >= 0 {
+					k, _ = vals[key].(string)
+				}
 				select {
-				case ch <- tokRow{tok, k, row}:
+				case ch <- tokRow{tok, k, sunbird.Values{Cols: rowCols, Vals: vals}}:
 					return nil
 				case <-gctx.Done():
 					return gctx.Err()
@@ -219,14 +228,12 @@ func (s Docs) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func
 	g.Go(func() error {
 		app := s.Kind.Appender(s.Lookups)
 		size := 2048 // the last document's, to allocate the next one once
+		kids := make([][]sunbird.Values, len(children))
 		for mr := range main {
-			o := sunbird.Object{Row: sunbird.Row(mr.row), Children: make([][]sunbird.Row, len(children))}
 			for i, p := range children {
-				for _, cr := range p.take(mr.tok, mr.key) {
-					o.Children[i] = append(o.Children[i], sunbird.Row(cr))
-				}
+				kids[i] = p.take(mr.tok, mr.key)
 			}
-			doc, err := app.Append(make([]byte, 0, size+size/8), o)
+			doc, err := app.Append(make([]byte, 0, size+size/8), mr.row, kids)
 			size = len(doc)
 			if err != nil {
 				return fmt.Errorf("encode document %s: %w", mr.key, err)
@@ -265,8 +272,8 @@ func (p *peeker) peek() *tokRow {
 	return p.head
 }
 
-func (p *peeker) take(tok int64, key string) []cassandra.Row {
-	var out []cassandra.Row
+func (p *peeker) take(tok int64, key string) []sunbird.Values {
+	var out []sunbird.Values
 	for {
 		h := p.peek()
 		if h == nil || h.tok > tok || (h.tok == tok && h.key > key) {

@@ -1,23 +1,40 @@
 package sunbird
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"time"
 )
 
+// Values is one row as the values of its columns, in the order of Cols,
+// which the rows of one query share: the form a scan reads rows in, and the
+// Appender's input.
+type Values struct {
+	Cols []string
+	Vals []any
+}
+
+// Row returns v as a Row.
+func (v Values) Row() Row {
+	r := make(Row, len(v.Cols))
+	for i, c := range v.Cols {
+		r[c] = v.Vals[i]
+	}
+	return r
+}
+
 // Appender writes the documents of one kind straight from rows to their
 // canonical JSON: exactly the bytes Build(o, l).Encode() gives (the tests
-// hold the two equal on every case of the build tests and on generated
-// users), without building the document as a map first.
+// hold the two equal on every case of the build tests, on thousands of odd
+// users and, against real servers, on every synced user), without building
+// the document as a map first.
 //
 // A sync builds one user document per row it reads, and the map (about fifty
 // keys, plus one per membership and role), its sorting and its garbage were
 // most of indexsync's own CPU per document. The Appender instead compiles,
-// once per set of columns, a layout: the document's fields in key order,
-// each with its key already escaped and where its value comes from. Writing a
-// document is then one pass over the layout with a map lookup per column.
+// once per query's columns, a layout: the document's fields in key order,
+// each with its key already escaped and the column its value comes from.
+// Writing a document is then one pass over the layout.
 //
 // BuildUser stays the definition of the document (and what the Sync API and
 // verify use); the layouts are compiled from the same tables (overlayNull,
@@ -38,26 +55,24 @@ type Appender struct {
 // Appender returns an Appender of the kind's documents.
 func (k Kind) Appender(l Lookups) *Appender { return &Appender{kind: k, lookups: l} }
 
-// Append appends the canonical JSON of o's document to dst.
-func (a *Appender) Append(dst []byte, o Object) ([]byte, error) {
+// Append appends the canonical JSON of the document of row and its child
+// rows (by Kind.Children) to dst.
+func (a *Appender) Append(dst []byte, row Values, children [][]Values) ([]byte, error) {
 	if a.kind.Name == UserKind.Name {
-		u := User{Row: o.Row}
-		if len(o.Children) == 2 {
-			u.Orgs, u.Roles = o.Children[0], o.Children[1]
+		var orgs, roles []Values
+		if len(children) == 2 {
+			orgs, roles = children[0], children[1]
 		}
-		// a layout that does not fit a row is compiled again from that row;
-		// more than one miss per layout means rows of mixed columns
-		for range 2 * layoutSlots {
-			b, err := a.user(dst, u)
-			var miss *layoutMiss
-			if !errors.As(err, &miss) {
-				return b, err
-			}
-			if a.layouts[miss.slot] = compilers[miss.slot](miss.row); a.layouts[miss.slot] == nil {
-				break
-			}
+		if a.fit(userSlot, row.Cols) && a.fitAll(orgSlot, orgs) && a.fitAll(roleSlot, roles) {
+			return a.object(dst, a.layouts[userSlot], row, orgs, roles)
 		}
 		a.viaBuild++
+	}
+	o := Object{Row: row.Row(), Children: make([][]Row, len(children))}
+	for i, rs := range children {
+		for _, r := range rs {
+			o.Children[i] = append(o.Children[i], r.Row())
+		}
 	}
 	return a.e.value(dst, map[string]any(a.kind.Build(o, a.lookups)))
 }
@@ -70,15 +85,39 @@ const (
 	layoutSlots
 )
 
-var compilers = [layoutSlots]func(Row) *layout{compileUser, compileMembership, compileRole}
+var compilers = [layoutSlots]func([]string) *layout{compileUser, compileMembership, compileRole}
 
-// layoutMiss says that the layout of slot does not fit row.
-type layoutMiss struct {
-	slot int
-	row  Row
+// fit makes the layout of slot the one of cols, compiling it when cols are
+// not those of the last rows; false when cols cannot have a layout.
+func (a *Appender) fit(slot int, cols []string) bool {
+	if l := a.layouts[slot]; l != nil && sameColumns(l.cols, cols) {
+		l.cols = cols // the next rows of this query share it: compared by address
+		return true
+	}
+	a.layouts[slot] = compilers[slot](cols)
+	return a.layouts[slot] != nil
 }
 
-func (m *layoutMiss) Error() string { return "layout does not fit the row" }
+// fitAll is fit for child rows, which must all have the same columns (the
+// rows of one query do).
+func (a *Appender) fitAll(slot int, rows []Values) bool {
+	if len(rows) == 0 {
+		return true
+	}
+	if !a.fit(slot, rows[0].Cols) {
+		return false
+	}
+	for _, r := range rows[1:] {
+		if !sameColumns(a.layouts[slot].cols, r.Cols) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameColumns(x, y []string) bool {
+	return len(x) == len(y) && (len(x) == 0 || &x[0] == &y[0] || slices.Equal(x, y))
+}
 
 // op is how a field's value is made.
 type op uint8
@@ -103,20 +142,24 @@ const (
 type entry struct {
 	head string // the key, escaped, with its colon
 	key  string
-	col  string // the column the value is made from ("" for none: nil)
+	col  int // the column the value is made from (-1 for none: nil)
 	kind collection
 	op   op
-	alt  string // opStateValidated, opRootOrgName: a column of the field's own name ("" for none)
+	alt  int // opStateValidated, opRootOrgName: a column of the field's own name (-1 for none)
 	akin collection
 	dup  bool // while compiling: another column has the same field name
 }
 
-// layout is a document (or nested object) compiled for one set of columns:
+// layout is a document (or nested object) compiled for one query's columns:
 // its fields in key order.
 type layout struct {
+	cols    []string
 	entries []entry
-	ghosts  []string // columns no field reads (password, overlaid ones): only checked for
-	ncols   int
+	sortBy  int // memberships and roles: the column they are ordered by (-1: none)
+	// memberships: only rows whose isdeleted column (-1: none) is false
+	// are written
+	memberships bool
+	deleted     int
 }
 
 // layoutBuilder follows the steps of a Build function on field names
@@ -127,31 +170,36 @@ type layoutBuilder struct {
 	ok     bool
 }
 
-func newLayoutBuilder(r Row, collections map[string]collection) *layoutBuilder {
-	b := &layoutBuilder{fields: make(map[string]entry, len(r)+userAddedKeys), ok: true}
-	for col := range r {
-		b.cols = append(b.cols, col)
+func newLayoutBuilder(cols []string, collections map[string]collection) *layoutBuilder {
+	b := &layoutBuilder{fields: make(map[string]entry, len(cols)+userAddedKeys), cols: cols, ok: true}
+	for i, col := range cols {
 		f := FieldName(col)
 		_, dup := b.fields[f]
-		// which of two columns a field shows depends on map order unless a
-		// later step replaces the field: see layout
-		b.fields[f] = entry{key: f, col: col, kind: collections[col], op: opCell, dup: dup}
+		// which of two columns a field shows depends on map order in Build
+		// unless a later step replaces the field: see layout
+		b.fields[f] = entry{key: f, col: i, kind: collections[col], op: opCell, dup: dup}
 	}
 	return b
 }
+
+// column is the index of col, or -1.
+func (b *layoutBuilder) column(col string) int { return slices.Index(b.cols, col) }
 
 func (b *layoutBuilder) set(key string, e entry) {
 	e.key = key
 	b.fields[key] = e
 }
 
+// fixed is an entry of op that reads no column.
+func fixed(o op) entry { return entry{col: -1, alt: -1, op: o} }
+
 // cellOf is the column behind key's value when that value is the column's
 // cell (or no column: nil); ok is false when an earlier step made it
 // something else.
-func (b *layoutBuilder) cellOf(key string) (col string, kind collection, ok bool) {
+func (b *layoutBuilder) cellOf(key string) (col int, kind collection, ok bool) {
 	e, present := b.fields[key]
 	if !present {
-		return "", notCollection, true
+		return -1, notCollection, true
 	}
 	return e.col, e.kind, e.op == opCell && !e.dup
 }
@@ -163,7 +211,7 @@ func (b *layoutBuilder) wrap(key string, o op) {
 		b.ok = false
 		return
 	}
-	b.set(key, entry{col: col, kind: kind, op: o})
+	b.set(key, entry{col: col, kind: kind, op: o, alt: -1})
 }
 
 // derive makes key's value op of the value of from (opStateValidated,
@@ -182,33 +230,29 @@ func (b *layoutBuilder) layout() *layout {
 	if !b.ok {
 		return nil
 	}
-	l := &layout{ncols: len(b.cols)}
-	read := map[string]bool{}
+	l := &layout{cols: b.cols, sortBy: -1, deleted: -1}
 	for _, e := range b.fields {
 		if e.dup {
 			return nil // leave it to Build
 		}
+		if e.op == opCell {
+			e.alt = -1
+		}
 		e.head = string(AppendString(nil, e.key)) + ":"
 		l.entries = append(l.entries, e)
-		read[e.col] = true
-	}
-	for _, c := range b.cols {
-		if !read[c] {
-			l.ghosts = append(l.ghosts, c)
-		}
 	}
 	slices.SortFunc(l.entries, func(x, y entry) int { return strings.Compare(x.key, y.key) })
 	return l
 }
 
 // compileUser is BuildUser's steps as a layout.
-func compileUser(r Row) *layout {
-	b := newLayoutBuilder(r, userCollections)
+func compileUser(cols []string) *layout {
+	b := newLayoutBuilder(cols, userCollections)
 	for _, f := range overlayNull {
-		b.set(f, entry{op: opNull})
+		b.set(f, fixed(opNull))
 	}
-	b.set("emailVerified", entry{op: opTrue})
-	b.set("phoneVerified", entry{op: opTrue})
+	b.set("emailVerified", fixed(opTrue))
+	b.set("phoneVerified", fixed(opTrue))
 	delete(b.fields, "password")
 	b.wrap("profileLocation", opArray)
 	b.wrap("profileUserType", opObjectOrEmpty)
@@ -220,63 +264,48 @@ func compileUser(r Row) *layout {
 		b.wrap("allTncAccepted", opTnc)
 	}
 	b.derive("stateValidated", "flagsValue", opStateValidated)
-	b.set("organisations", entry{op: opOrganisations})
+	b.set("organisations", fixed(opOrganisations))
 	b.derive("rootOrgName", "rootOrgId", opRootOrgName)
-	b.set("roles", entry{op: opRoles})
-	b.set("identifier", entry{col: rawColumn(r, "id"), op: opRaw})
+	b.set("roles", fixed(opRoles))
+	b.set("identifier", entry{col: b.column("id"), alt: -1, op: opRaw})
 	return b.layout()
 }
 
 // compileMembership is step 6 of BuildUser for one user_organisation row.
-func compileMembership(r Row) *layout {
-	b := newLayoutBuilder(r, userOrgCollections)
+func compileMembership(cols []string) *layout {
+	b := newLayoutBuilder(cols, userOrgCollections)
 	delete(b.fields, "roles")
-	b.set("orgName", entry{col: rawColumn(r, "organisationid"), op: opOrgName})
-	return b.layout()
+	b.set("orgName", entry{col: b.column("organisationid"), alt: -1, op: opOrgName})
+	l := b.layout()
+	if l != nil {
+		l.memberships, l.sortBy, l.deleted = true, b.column("organisationid"), b.column("isdeleted")
+	}
+	return l
 }
 
 // compileRole is step 8 of BuildUser for one user_roles row.
-func compileRole(r Row) *layout {
-	b := newLayoutBuilder(r, nil)
+func compileRole(cols []string) *layout {
+	b := newLayoutBuilder(cols, nil)
 	b.wrap("scope", opArray)
 	delete(b.fields, "userId")
-	return b.layout()
+	l := b.layout()
+	if l != nil {
+		l.sortBy = b.column("role")
+	}
+	return l
 }
 
-// rawColumn is col when r has it, else "" (the value is then nil).
-func rawColumn(r Row, col string) string {
-	if _, ok := r[col]; ok {
-		return col
-	}
-	return ""
-}
-
-func (a *Appender) user(b []byte, u User) ([]byte, error) {
-	return a.object(b, userSlot, u.Row, &u)
-}
-
-// object writes r by the layout of slot; u is the user whose memberships and
-// roles the user layout writes.
-func (a *Appender) object(b []byte, slot int, r Row, u *User) ([]byte, error) {
-	l := a.layouts[slot]
-	if l == nil || len(r) != l.ncols {
-		return b, &layoutMiss{slot, r}
-	}
-	for _, g := range l.ghosts {
-		if _, ok := r[g]; !ok {
-			return b, &layoutMiss{slot, r}
-		}
-	}
+// object writes r by the layout l; orgs and roles are the user's
+// memberships and roles, which only the user layout writes, by the layouts
+// fit has made.
+func (a *Appender) object(b []byte, l *layout, r Values, orgs, roles []Values) ([]byte, error) {
 	b = append(b, '{')
 	first := true
 	for i := range l.entries {
 		e := &l.entries[i]
 		var v any
-		if e.col != "" {
-			var ok bool
-			if v, ok = r[e.col]; !ok {
-				return b, &layoutMiss{slot, r}
-			}
+		if e.col >= 0 {
+			v = r.Vals[e.col]
 		}
 		// fields that may be left out decide before their key is written
 		switch e.op {
@@ -288,12 +317,12 @@ func (a *Appender) object(b []byte, slot int, r Row, u *User) ([]byte, error) {
 					continue
 				}
 			}
-			if e.alt == "" {
+			if e.alt < 0 {
 				continue
 			}
 			b = a.head(b, e, &first)
 			var err error
-			if b, err = a.cell(b, r[e.alt], e.akin); err != nil {
+			if b, err = a.cell(b, r.Vals[e.alt], e.akin); err != nil {
 				return b, err
 			}
 			continue
@@ -308,12 +337,12 @@ func (a *Appender) object(b []byte, slot int, r Row, u *User) ([]byte, error) {
 					continue
 				}
 			}
-			if e.alt == "" {
+			if e.alt < 0 {
 				continue
 			}
 			b = a.head(b, e, &first)
 			var err error
-			if b, err = a.cell(b, r[e.alt], e.akin); err != nil {
+			if b, err = a.cell(b, r.Vals[e.alt], e.akin); err != nil {
 				return b, err
 			}
 			continue
@@ -336,9 +365,9 @@ func (a *Appender) object(b []byte, slot int, r Row, u *User) ([]byte, error) {
 		case opTnc:
 			b, err = a.tnc(b, cell(v, e.kind))
 		case opOrganisations:
-			b, err = a.memberships(b, u.Orgs)
+			b, err = a.children(b, a.layouts[orgSlot], orgs)
 		case opRoles:
-			b, err = a.roles(b, u.Roles)
+			b, err = a.children(b, a.layouts[roleSlot], roles)
 		case opRaw:
 			b, err = a.e.value(b, v)
 		case opOrgName:
@@ -427,37 +456,40 @@ func (a *Appender) tnc(b []byte, v any) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// memberships writes step 6: the organisations the user belongs to.
-func (a *Appender) memberships(b []byte, rows []Row) ([]byte, error) {
+// children writes step 6 (the organisations the user belongs to) or 8 (the
+// user's roles): the rows in the order of the layout's sortBy column,
+// leaving out deleted memberships.
+func (a *Appender) children(b []byte, l *layout, rows []Values) ([]byte, error) {
 	b = append(b, '[')
 	n := 0
-	for _, r := range sortedBy(rows, "organisationid") {
-		if deleted, ok := r["isdeleted"].(bool); !ok || deleted {
-			continue
+	for _, r := range sortedValues(rows, l) {
+		if l.memberships {
+			if deleted, ok := column(r, l.deleted).(bool); !ok || deleted {
+				continue
+			}
 		}
 		if n > 0 {
 			b = append(b, ',')
 		}
 		n++
 		var err error
-		if b, err = a.object(b, orgSlot, r, nil); err != nil {
+		if b, err = a.object(b, l, r, nil, nil); err != nil {
 			return b, err
 		}
 	}
 	return append(b, ']'), nil
 }
 
-// roles writes step 8: the rows of user_roles.
-func (a *Appender) roles(b []byte, rows []Row) ([]byte, error) {
-	b = append(b, '[')
-	for i, r := range sortedBy(rows, "role") {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		var err error
-		if b, err = a.object(b, roleSlot, r, nil); err != nil {
-			return b, err
-		}
+// column is r's value of column i (-1: nil).
+func column(r Values, i int) any {
+	if i < 0 {
+		return nil
 	}
-	return append(b, ']'), nil
+	return r.Vals[i]
+}
+
+// sortedValues is sortedBy for Values: rows ordered by the string in the
+// layout's sortBy column.
+func sortedValues(rows []Values, l *layout) []Values {
+	return sortedByString(rows, func(r Values) any { return column(r, l.sortBy) })
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,9 +20,36 @@ func built(t *testing.T, u User, names OrgNames) []byte {
 	return want
 }
 
+// valuesOf is r as Values, its columns in map order; rows of one table
+// share their Cols, as the rows of one query do.
+func valuesOf(r Row, shared map[string][]string) Values {
+	var v Values
+	for c := range r {
+		v.Cols = append(v.Cols, c)
+	}
+	key := strings.Join(slices.Sorted(slices.Values(v.Cols)), ",")
+	if cols, ok := shared[key]; ok {
+		v.Cols = cols
+	} else {
+		shared[key] = v.Cols
+	}
+	for _, c := range v.Cols {
+		v.Vals = append(v.Vals, r[c])
+	}
+	return v
+}
+
 func appended(t *testing.T, a *Appender, u User) []byte {
 	t.Helper()
-	got, err := a.Append([]byte("prefix"), Object{Row: u.Row, Children: [][]Row{u.Orgs, u.Roles}})
+	shared := map[string][]string{}
+	var orgs, roles []Values
+	for _, r := range u.Orgs {
+		orgs = append(orgs, valuesOf(r, shared))
+	}
+	for _, r := range u.Roles {
+		roles = append(roles, valuesOf(r, shared))
+	}
+	got, err := a.Append([]byte("prefix"), valuesOf(u.Row, shared), [][]Values{orgs, roles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +179,7 @@ func TestAppenderOtherKinds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := tc.kind.Appender(tc.l).Append(nil, Object{Row: tc.row})
+		got, err := tc.kind.Appender(tc.l).Append(nil, valuesOf(tc.row, map[string][]string{}), nil)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s: got %s (%v)\nwant %s", tc.kind.Name, got, err, want)
 		}
@@ -160,12 +189,20 @@ func TestAppenderOtherKinds(t *testing.T) {
 func BenchmarkAppendUser(b *testing.B) {
 	u := fullUser()
 	a := UserKind.Appender(Lookups{OrgNames: lookupOrgs})
-	o := Object{Row: u.Row, Children: [][]Row{u.Orgs, u.Roles}}
+	shared := map[string][]string{}
+	row := valuesOf(u.Row, shared)
+	var orgs, roles []Values
+	for _, r := range u.Orgs {
+		orgs = append(orgs, valuesOf(r, shared))
+	}
+	for _, r := range u.Roles {
+		roles = append(roles, valuesOf(r, shared))
+	}
 	buf := make([]byte, 0, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		if buf, err = a.Append(buf[:0], o); err != nil {
+		if buf, err = a.Append(buf[:0], row, [][]Values{orgs, roles}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -180,5 +217,18 @@ func TestAppenderLeavesCollidingColumnsToBuild(t *testing.T) {
 	got := appended(t, a, User{Row: minimal("userid", "a", "userId", "b")})
 	if !bytes.Contains(got, []byte(`"userId":"a"`)) && !bytes.Contains(got, []byte(`"userId":"b"`)) || a.viaBuild != 1 {
 		t.Errorf("got %s, %d through Build", got, a.viaBuild)
+	}
+}
+
+// TestAppenderMixedChildColumns: memberships of one user with different
+// columns (no single query gives them) are still written right.
+func TestAppenderMixedChildColumns(t *testing.T) {
+	a := UserKind.Appender(Lookups{OrgNames: lookupOrgs})
+	u := User{Row: minimal(), Orgs: []Row{
+		userOrgRow("org-root", false),
+		with(userOrgRow("org-school", false), "position", nil, "extra", "x"),
+	}}
+	if got, want := appended(t, a, u), built(t, u, lookupOrgs); !bytes.Equal(got, want) {
+		t.Errorf("got %s\nwant %s", got, want)
 	}
 }

@@ -318,9 +318,18 @@ func orgName(orgNames OrgNames, id any) any {
 // sortedBy returns rows ordered by the string in column key (Cassandra's
 // clustering order), copying only when they are not in order already.
 func sortedBy(rows []Row, key string) []Row {
-	cmp := func(a, b Row) int {
-		as, _ := a[key].(string)
-		bs, _ := b[key].(string)
+	return sortedByString(rows, func(r Row) any { return r[key] })
+}
+
+// sortedByString orders rows by the string of each (non-strings sort as
+// ""), stably, copying only when they are not in order already.
+func sortedByString[R any](rows []R, of func(R) any) []R {
+	if len(rows) < 2 {
+		return rows
+	}
+	cmp := func(a, b R) int {
+		as, _ := of(a).(string)
+		bs, _ := of(b).(string)
 		return strings.Compare(as, bs)
 	}
 	if slices.IsSortedFunc(rows, cmp) {
