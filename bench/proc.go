@@ -31,6 +31,9 @@ type usage struct {
 	RusageMaxRSSMiB float64            `json:"rusageMaxRSSMiB"`
 	CPUSeconds      float64            `json:"cpuSeconds"` // user + system
 	ServerCPU       map[string]float64 `json:"serverCPUSeconds"`
+	// CassandraThreads is Cassandra's CPU by group of threads (threadCPU):
+	// where the server's share went.
+	CassandraThreads map[string]float64 `json:"cassandraThreadCPUSeconds,omitempty"`
 	// MachineCPU is what every process of the machine used meanwhile: the
 	// difference to the arm's own and the servers' shows load from others.
 	MachineCPU float64 `json:"machineCPUSeconds"`
@@ -45,6 +48,7 @@ type proc struct {
 	watcher lineWatcher
 	start   time.Time
 	cpu0    map[string]float64
+	thr0    map[string]float64 // Cassandra's threadCPU at the start
 	busy0   float64
 	st      *stack
 	hwm     atomic.Int64 // highest VmHWM seen, KiB
@@ -69,6 +73,7 @@ func startProc(ctx context.Context, st *stack, logPath, name string, args ...str
 	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(os.Interrupt) }
 	p.cmd.WaitDelay = 30 * time.Second
 	p.cpu0 = st.serverCPU()
+	p.thr0 = threadCPU(st.pids["cassandra"])
 	p.busy0, _ = machineBusy()
 	p.start = time.Now()
 	if err := p.cmd.Start(); err != nil {
@@ -165,6 +170,14 @@ func (p *proc) wait() (usage, error) {
 	for s, v := range cpu1 {
 		if v0, ok := p.cpu0[s]; ok {
 			u.ServerCPU[s] = v - v0
+		}
+	}
+	if thr1 := threadCPU(p.st.pids["cassandra"]); p.thr0 != nil && thr1 != nil {
+		u.CassandraThreads = map[string]float64{}
+		for g, v := range thr1 {
+			if d := v - p.thr0[g]; d >= 0.01 {
+				u.CassandraThreads[g] = d
+			}
 		}
 	}
 	_ = p.log.Close()

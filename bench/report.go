@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"runtime"
@@ -29,6 +31,9 @@ type armStats struct {
 	// Others: CPU of other processes of the machine / (wall × cores), the
 	// highest of the runs: load from others that skews the result.
 	Others float64 `json:"othersBusy"`
+	// CassandraThreads: Cassandra's CPU seconds per 1,000 documents by
+	// group of threads (medians), for the arms that read it.
+	CassandraThreads map[string]float64 `json:"cassandraThreadCPUPer1000Docs,omitempty"`
 }
 
 // target is one of the performance targets (bench/README.md), checked.
@@ -85,6 +90,7 @@ func (b *bench) report() *report {
 		for _, n := range rep.Sizes {
 			var dps []float64
 			cpu := map[string][]float64{}
+			thr := map[string][]float64{}
 			var busy []float64
 			s := armStats{Arm: arm, Users: n, CPUPer1k: map[string]float64{}}
 			for _, r := range b.runs {
@@ -109,6 +115,9 @@ func (b *bench) report() *report {
 					cpu[srv] = append(cpu[srv], v/k)
 					total += v
 				}
+				for g, v := range r.Process.CassandraThreads {
+					thr[g] = append(thr[g], v/k)
+				}
 				busy = append(busy, total/(r.Process.WallSeconds*float64(runtime.NumCPU())))
 				s.Others = max(s.Others, r.OtherCPU/(r.Process.WallSeconds*float64(runtime.NumCPU())))
 			}
@@ -120,6 +129,12 @@ func (b *bench) report() *report {
 				s.CPUPer1k[k] = median(v)
 			}
 			s.CPUBusy = median(busy)
+			if c := s.CPUPer1k["cassandra"]; c >= 0.01 && len(thr) > 0 {
+				s.CassandraThreads = map[string]float64{}
+				for g, v := range thr {
+					s.CassandraThreads[g] = median(v)
+				}
+			}
 			rep.Stats = append(rep.Stats, s)
 		}
 	}
@@ -365,6 +380,7 @@ func (rep *report) print(w io.Writer) {
 		fmt.Fprintf(w, "BENCH_PIN: the search engine ran on CPUs %s, Cassandra, indexsync and the arms on CPUs %s (two machines in miniature)\n",
 			pinned["searchEngine"], pinned["rest"])
 	}
+	rep.printCassandraThreads(w)
 	rep.printPeer(w)
 	for _, d := range rep.DocChecks {
 		fmt.Fprintf(w, "documents, %s users: %d of %d sampled byte-identical between T's index and A's input\n", thousands(d.Users), d.Identical, d.Checked)
@@ -419,4 +435,48 @@ func (rep *report) printPeer(w io.Writer) {
 		fmt.Fprintf(w, "peer, %s users: T/P = %.2f (T %.0f, P %.0f docs/s); CPU s/1k docs self / cass / search: T %s, P %s; peak RSS T %.0f, P %.0f MiB\n",
 			thousands(n), t.DocsPerSecond/p.DocsPerSecond, t.DocsPerSecond, p.DocsPerSecond, cpu(t), cpu(p), t.MaxRSSMiB, p.MaxRSSMiB)
 	}
+}
+
+// printCassandraThreads shows, at the largest size, where Cassandra's CPU
+// per 1,000 documents went in each arm that reads it: by group of threads,
+// the groups that took the most in any arm first.
+func (rep *report) printCassandraThreads(w io.Writer) {
+	if len(rep.Sizes) == 0 {
+		return
+	}
+	n := rep.Sizes[len(rep.Sizes)-1]
+	var arms []*armStats
+	total := map[string]float64{}
+	for _, arm := range []string{"B", "TD", "T", "V", "T2"} {
+		if s, ok := rep.statsIndex[statKey(arm, n)]; ok && s.CassandraThreads != nil {
+			arms = append(arms, s)
+			for g, v := range s.CassandraThreads {
+				total[g] = max(total[g], v)
+			}
+		}
+	}
+	if len(arms) < 2 {
+		return
+	}
+	groups := slices.SortedFunc(maps.Keys(total), func(a, b string) int { return cmp.Compare(total[b], total[a]) })
+	if len(groups) > 6 {
+		groups = groups[:6]
+	}
+	fmt.Fprintf(w, "Cassandra's CPU s per 1,000 docs by thread, %s users (medians; Java thread names as the kernel cuts them):\n", thousands(n))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "arm\t"
+	for _, g := range groups {
+		head += g + "\t"
+	}
+	fmt.Fprintln(tw, head+"other\tall\t")
+	for _, s := range arms {
+		line := s.Arm + "\t"
+		rest := s.CPUPer1k["cassandra"]
+		for _, g := range groups {
+			line += fmt.Sprintf("%.3f\t", s.CassandraThreads[g])
+			rest -= s.CassandraThreads[g]
+		}
+		fmt.Fprintf(tw, "%s%.3f\t%.3f\t\n", line, max(rest, 0), s.CPUPer1k["cassandra"])
+	}
+	tw.Flush()
 }

@@ -141,26 +141,55 @@ func (st *stack) serverCPU() map[string]float64 {
 
 // procCPU reads utime + stime of a process from /proc (Linux).
 func procCPU(pid int) (float64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	_, cpu, ok := statCPU(fmt.Sprintf("/proc/%d/stat", pid))
+	return cpu, ok
+}
+
+// threadCPU returns the CPU seconds a server's threads have used so far,
+// by group: threads named alike, their numbers dropped (Cassandra's
+// ReadStage-3 and ReadStage-7 are ReadStage; names are the kernel's, cut
+// to 15 bytes). It shows which of a server's jobs an arm's load went to.
+func threadCPU(pid int) map[string]float64 {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
 	if err != nil {
-		return 0, false
+		return nil
+	}
+	out := map[string]float64{}
+	for _, t := range tasks {
+		name, cpu, ok := statCPU(filepath.Join(dir, t.Name(), "stat"))
+		if !ok {
+			continue
+		}
+		out[strings.TrimRight(name, "0123456789-:#")] += cpu
+	}
+	return out
+}
+
+// statCPU reads the command name and utime + stime of a /proc stat file.
+func statCPU(path string) (name string, cpu float64, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", 0, false
 	}
 	// the command name (field 2) may hold spaces: fields count from its ')'
 	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
+	j := bytes.IndexByte(b, '(')
+	if i < 0 || j < 0 || j > i {
+		return "", 0, false
 	}
+	name = string(b[j+1 : i])
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, false
+		return "", 0, false
 	}
 	ut, err1 := strconv.ParseFloat(f[11], 64)
 	stt, err2 := strconv.ParseFloat(f[12], 64)
 	if err1 != nil || err2 != nil {
-		return 0, false
+		return "", 0, false
 	}
 	const clockTicks = 100 // USER_HZ, 100 on every Linux we run on
-	return (ut + stt) / clockTicks, true
+	return name, (ut + stt) / clockTicks, true
 }
 
 func logf(format string, args ...any) {
