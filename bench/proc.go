@@ -31,8 +31,8 @@ type usage struct {
 	RusageMaxRSSMiB float64            `json:"rusageMaxRSSMiB"`
 	CPUSeconds      float64            `json:"cpuSeconds"` // user + system
 	ServerCPU       map[string]float64 `json:"serverCPUSeconds"`
-	// CassandraThreads is Cassandra's CPU by group of threads (threadCPU):
-	// where the server's share went.
+	// CassandraThreads is Cassandra's CPU by group of threads
+	// (threadGroups): where the server's share went.
 	CassandraThreads map[string]float64 `json:"cassandraThreadCPUSeconds,omitempty"`
 	// MachineCPU is what every process of the machine used meanwhile: the
 	// difference to the arm's own and the servers' shows load from others.
@@ -48,7 +48,7 @@ type proc struct {
 	watcher lineWatcher
 	start   time.Time
 	cpu0    map[string]float64
-	thr0    map[string]float64 // Cassandra's threadCPU at the start
+	thr0    map[string]thread // Cassandra's threadCPU at the start
 	busy0   float64
 	st      *stack
 	hwm     atomic.Int64 // highest VmHWM seen, KiB
@@ -173,12 +173,7 @@ func (p *proc) wait() (usage, error) {
 		}
 	}
 	if thr1 := threadCPU(p.st.pids["cassandra"]); p.thr0 != nil && thr1 != nil {
-		u.CassandraThreads = map[string]float64{}
-		for g, v := range thr1 {
-			if d := v - p.thr0[g]; d >= 0.01 {
-				u.CassandraThreads[g] = d
-			}
-		}
+		u.CassandraThreads = threadGroups(p.thr0, thr1)
 	}
 	_ = p.log.Close()
 	var exit *exec.ExitError

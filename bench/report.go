@@ -468,7 +468,7 @@ func (rep *report) printCassandraThreads(w io.Writer) {
 	for _, g := range groups {
 		head += g + "\t"
 	}
-	fmt.Fprintln(tw, head+"other\tall\t")
+	fmt.Fprintln(tw, head+"other, ended threads\tall\t")
 	for _, s := range arms {
 		line := s.Arm + "\t"
 		rest := s.CPUPer1k["cassandra"]

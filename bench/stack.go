@@ -145,23 +145,39 @@ func procCPU(pid int) (float64, bool) {
 	return cpu, ok
 }
 
-// threadCPU returns the CPU seconds a server's threads have used so far,
-// by group: threads named alike, their numbers dropped (Cassandra's
-// ReadStage-3 and ReadStage-7 are ReadStage; names are the kernel's, cut
-// to 15 bytes). It shows which of a server's jobs an arm's load went to.
-func threadCPU(pid int) map[string]float64 {
+// threadCPU returns the CPU seconds each thread of a server has used so
+// far, with its name (the kernel's, cut to 15 bytes), by thread id.
+func threadCPU(pid int) map[string]thread {
 	dir := fmt.Sprintf("/proc/%d/task", pid)
 	tasks, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
 	}
-	out := map[string]float64{}
+	out := map[string]thread{}
 	for _, t := range tasks {
-		name, cpu, ok := statCPU(filepath.Join(dir, t.Name(), "stat"))
-		if !ok {
-			continue
+		if name, cpu, ok := statCPU(filepath.Join(dir, t.Name(), "stat")); ok {
+			out[t.Name()] = thread{name, cpu}
 		}
-		out[strings.TrimRight(name, "0123456789-:#")] += cpu
+	}
+	return out
+}
+
+type thread struct {
+	name string
+	cpu  float64
+}
+
+// threadGroups returns what each group of threads used between two
+// threadCPU readings: threads named alike, their numbers dropped
+// (Cassandra's ReadStage-3 and ReadStage-7 are ReadStage), by the name a
+// thread has at the end (Cassandra's shared pool renames a worker for the
+// stage it serves). Threads that ended in between are not seen.
+func threadGroups(before, after map[string]thread) map[string]float64 {
+	out := map[string]float64{}
+	for tid, t := range after {
+		if d := t.cpu - before[tid].cpu; d > 0 {
+			out[strings.TrimRight(t.name, "0123456789-:#")] += d
+		}
 	}
 	return out
 }
