@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"time"
+	"unsafe"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 )
@@ -22,11 +23,12 @@ type cell interface {
 }
 
 // fastCell returns a cell for the column types Sunbird's tables use, or nil
-// for the others (which go through the driver's reflection).
-func fastCell(ti gocql.TypeInfo) cell {
+// for the others (which go through the driver's reflection). Text is copied
+// into arena, which the cells of one decoder share.
+func fastCell(ti gocql.TypeInfo, arena *textArena) cell {
 	switch ti.Type() {
 	case gocql.TypeVarchar, gocql.TypeText, gocql.TypeAscii:
-		return &textCell{}
+		return &textCell{arena: arena}
 	case gocql.TypeInt:
 		return &scalarCell{size: 4, decode: func(b []byte) any { return int(int32(binary.BigEndian.Uint32(b))) }}
 	case gocql.TypeBigInt:
@@ -43,14 +45,14 @@ func fastCell(ti gocql.TypeInfo) cell {
 		}}
 	case gocql.TypeList, gocql.TypeSet:
 		if c, ok := ti.(gocql.CollectionType); ok && isText(c.Elem) {
-			return &textListCell{}
+			return &textListCell{arena: arena}
 		}
 	case gocql.TypeMap:
 		if c, ok := ti.(gocql.CollectionType); ok && isText(c.Key) && isText(c.Elem) {
-			return &textMapCell{}
+			return &textMapCell{arena: arena}
 		}
 		if c, ok := ti.(gocql.CollectionType); ok && isText(c.Key) && isTextList(c.Elem) {
-			return &textListMapCell{}
+			return &textListMapCell{arena: arena}
 		}
 	}
 	return nil
@@ -74,15 +76,45 @@ func isTextList(ti gocql.TypeInfo) bool {
 	return ok && ti.Type() == gocql.TypeList && isText(c.Elem)
 }
 
-// textCell holds a text value. The bytes are the driver's frame buffer,
-// reused for the next row, so they are copied.
-type textCell struct{ v any }
+// textArena copies the text of many values into shared chunks, one
+// allocation for hundreds of strings instead of one each (a user row holds
+// some forty). A chunk lives as long as any string in it; strings are never
+// written to once made.
+type textArena struct{ buf []byte }
+
+// Sizes: a chunk, and the longest value that goes into one (a longer one
+// gets its own allocation, so no chunk is kept alive by a huge value's
+// neighbour, nor the other way round).
+const (
+	arenaChunk = 16 << 10
+	arenaMax   = 1 << 10
+)
+
+// str returns b's bytes as a string that does not share b's memory (the
+// driver reuses its frame buffer for the next row).
+func (a *textArena) str(b []byte) string {
+	if len(b) == 0 || len(b) > arenaMax || a == nil {
+		return string(b)
+	}
+	if len(a.buf)+len(b) > cap(a.buf) {
+		a.buf = make([]byte, 0, arenaChunk)
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return unsafe.String(&a.buf[start], len(b))
+}
+
+// textCell holds a text value.
+type textCell struct {
+	v     any
+	arena *textArena
+}
 
 func (c *textCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 	if data == nil {
 		c.v = nil
 	} else {
-		c.v = string(data)
+		c.v = c.arena.str(data)
 	}
 	return nil
 }
@@ -116,14 +148,17 @@ func (c *scalarCell) UnmarshalCQL(info gocql.TypeInfo, data []byte) error {
 func (c *scalarCell) take() any { v := c.v; c.v = nil; return v }
 
 // textListCell holds a list<text> or set<text>: nil when null or empty.
-type textListCell struct{ v []string }
+type textListCell struct {
+	v     []string
+	arena *textArena
+}
 
 func (c *textListCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 	c.v = nil
 	if len(data) == 0 {
 		return nil
 	}
-	out, err := textList(data)
+	out, err := textList(data, c.arena)
 	if err != nil {
 		return err
 	}
@@ -135,7 +170,7 @@ func (c *textListCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 
 // textList decodes the bytes of a list<text>: empty (not nil) for no
 // elements, as the driver decodes a list inside a map.
-func textList(data []byte) ([]string, error) {
+func textList(data []byte, arena *textArena) ([]string, error) {
 	n, rest, ok := readSize(data)
 	if !ok || n < 0 || n > len(rest)/4 { // each element takes at least its 4-byte length
 		return nil, malformed("list<text>", data)
@@ -146,7 +181,7 @@ func textList(data []byte) ([]string, error) {
 		if s, rest, ok = readValue(rest); !ok {
 			return nil, malformed("list<text>", data)
 		}
-		out[i] = string(s)
+		out[i] = arena.str(s)
 	}
 	return out, nil
 }
@@ -154,7 +189,10 @@ func textList(data []byte) ([]string, error) {
 func (c *textListCell) take() any { return takeCollection(&c.v) }
 
 // textMapCell holds a map<text,text>: nil when null or empty.
-type textMapCell struct{ v map[string]string }
+type textMapCell struct {
+	v     map[string]string
+	arena *textArena
+}
 
 func (c *textMapCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 	c.v = nil
@@ -174,7 +212,7 @@ func (c *textMapCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 		if v, rest, ok = readValue(rest); !ok {
 			return malformed("map<text,text>", data)
 		}
-		out[string(k)] = string(v)
+		out[c.arena.str(k)] = c.arena.str(v)
 	}
 	if n > 0 {
 		c.v = out
@@ -184,7 +222,10 @@ func (c *textMapCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 
 // textListMapCell holds a map<text, frozen<list<text>>> (Sunbird's
 // framework and keys): nil when null or empty.
-type textListMapCell struct{ v map[string][]string }
+type textListMapCell struct {
+	v     map[string][]string
+	arena *textArena
+}
 
 func (c *textListMapCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 	c.v = nil
@@ -207,11 +248,11 @@ func (c *textListMapCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
 		var l []string
 		if v != nil {
 			var err error
-			if l, err = textList(v); err != nil {
+			if l, err = textList(v, c.arena); err != nil {
 				return err
 			}
 		}
-		out[string(k)] = l
+		out[c.arena.str(k)] = l
 	}
 	if n > 0 {
 		c.v = out

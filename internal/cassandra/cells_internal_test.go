@@ -22,7 +22,8 @@ func collection(count int32, values ...string) []byte {
 // list<text>, map<text,text> or map<text,list<text>> are an error, never a panic or a huge
 // allocation (a count of 2^31-1 in a few bytes), and never a partial value.
 func TestCollectionCellsRefuseMalformedBytes(t *testing.T) {
-	list, m, lm := &textListCell{}, &textMapCell{}, &textListMapCell{}
+	arena := new(textArena)
+	list, m, lm := &textListCell{arena: arena}, &textMapCell{arena: arena}, &textListMapCell{arena: arena}
 	if err := lm.UnmarshalCQL(nil, collection(1, "k", string(collection(2, "a", "b")))); err != nil || !cmp.Equal(lm.take(), any(map[string][]string{"k": {"a", "b"}})) {
 		t.Errorf("a well-formed map of lists: err %v", err)
 	}
@@ -60,5 +61,29 @@ func TestCollectionCellsRefuseMalformedBytes(t *testing.T) {
 		if v := lm.take(); v != nil {
 			t.Errorf("map of lists, %s: value %v kept", name, v)
 		}
+	}
+}
+
+// TestTextArenaCopies: strings from the arena keep their bytes when the
+// buffer they were read from is reused, across chunks, and long values are
+// their own allocation.
+func TestTextArenaCopies(t *testing.T) {
+	a := new(textArena)
+	frame := make([]byte, 2*arenaMax)
+	var got, want []string
+	for i := range 3 * arenaChunk / 10 {
+		n := i % 20
+		if i%500 == 0 {
+			n = arenaMax + 1
+		}
+		for j := range n {
+			frame[j] = byte('a' + (i+j)%26)
+		}
+		want = append(want, string(frame[:n]))
+		got = append(got, a.str(frame[:n]))
+		clear(frame) // the driver reuses its buffer for the next row
+	}
+	if !cmp.Equal(got, want) {
+		t.Error("arena strings changed after their source was reused")
 	}
 }

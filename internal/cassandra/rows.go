@@ -27,10 +27,11 @@ func newRowDecoder(cols []gocql.ColumnInfo) *rowDecoder {
 
 // newRowDecoderWith decodes with the cells fast returns, and the driver's
 // reflection for the columns it returns nil for.
-func newRowDecoderWith(cols []gocql.ColumnInfo, fast func(gocql.TypeInfo) cell) *rowDecoder {
+func newRowDecoderWith(cols []gocql.ColumnInfo, fast func(gocql.TypeInfo, *textArena) cell) *rowDecoder {
 	d := &rowDecoder{}
+	arena := new(textArena)
 	for _, c := range cols {
-		if fc := fast(c.TypeInfo); fc != nil {
+		if fc := fast(c.TypeInfo, arena); fc != nil {
 			d.names = append(d.names, c.Name)
 			d.dests = append(d.dests, fc)
 			d.read = append(d.read, fc.take)

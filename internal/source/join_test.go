@@ -51,7 +51,7 @@ func TestPeekerJoinsChildRowsToTheirUser(t *testing.T) {
 	}
 	for _, u := range users {
 		var got []string
-		for _, r := range p.take(u.tok, u.key) {
+		for _, r := range p.take(nil, u.tok, u.key) {
 			got = append(got, fmt.Sprint(r.Row()["name"]))
 		}
 		if !slices.Equal(got, u.want) {

@@ -231,7 +231,7 @@ func (s Docs) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func
 		kids := make([][]sunbird.Values, len(children))
 		for mr := range main {
 			for i, p := range children {
-				kids[i] = p.take(mr.tok, mr.key)
+				kids[i] = p.take(kids[i][:0], mr.tok, mr.key) // Append keeps none of them
 			}
 			doc, err := app.Append(make([]byte, 0, size+size/8), mr.row, kids)
 			size = len(doc)
@@ -257,23 +257,26 @@ func (s Docs) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func
 // skipped. Within one token, Cassandra orders partitions by key bytes.
 type peeker struct {
 	ch   <-chan tokRow
-	head *tokRow
+	head tokRow
+	has  bool // head holds the next row
 	done bool
 }
 
+// peek returns the next row, or nil at the end of the stream.
 func (p *peeker) peek() *tokRow {
-	if p.head == nil && !p.done {
-		if r, ok := <-p.ch; ok {
-			p.head = &r
-		} else {
-			p.done = true
-		}
+	if !p.has && !p.done {
+		p.head, p.has = <-p.ch
+		p.done = !p.has
 	}
-	return p.head
+	if !p.has {
+		return nil
+	}
+	return &p.head
 }
 
-func (p *peeker) take(tok int64, key string) []sunbird.Values {
-	var out []sunbird.Values
+// take appends the rows of the partition (tok, key) to out, skipping the
+// orphans before it.
+func (p *peeker) take(out []sunbird.Values, tok int64, key string) []sunbird.Values {
 	for {
 		h := p.peek()
 		if h == nil || h.tok > tok || (h.tok == tok && h.key > key) {
@@ -282,13 +285,13 @@ func (p *peeker) take(tok int64, key string) []sunbird.Values {
 		if h.tok == tok && h.key == key {
 			out = append(out, h.row)
 		}
-		p.head = nil
+		p.has = false
 	}
 }
 
 func (p *peeker) drain() {
 	for p.peek() != nil {
-		p.head = nil
+		p.has = false
 	}
 }
 
