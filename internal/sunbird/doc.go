@@ -2,11 +2,13 @@
 // location) from Cassandra rows, as docs/sunbird.md (field names, the documents) describes them.
 //
 // Everything here is a pure function of its input: no I/O, no clock, no
-// package state beyond read-only tables. The sync job (--target search), the
-// Sync API service and the verifier all build documents with BuildUser,
-// BuildOrganisation and BuildLocation and serialise them with
-// Document.Encode / Document.AppendJSON, so the three write the same bytes for
-// the same rows.
+// package state beyond read-only tables. Documents are defined by BuildUser,
+// BuildOrganisation and BuildLocation and serialised with Document.Encode /
+// Document.AppendJSON; the Sync API service writes them that way. The range
+// scans of the sync job (--target search) and the verifier write the same
+// bytes straight from rows with an Appender (append.go), which compiles
+// BuildUser's steps once per query's columns; its tests hold it to
+// BuildUser+Encode.
 //
 // # Input
 //
