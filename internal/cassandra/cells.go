@@ -195,29 +195,40 @@ type textMapCell struct {
 }
 
 func (c *textMapCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
-	c.v = nil
+	m, err := textMap(data, "map<text,text>", c.arena, func(v []byte) (string, error) { return c.arena.str(v), nil })
+	c.v = m
+	return err
+}
+
+// textMap decodes the bytes of a map with text keys, each value by value:
+// nil when null or empty, and on error.
+func textMap[V any](data []byte, typ string, arena *textArena, value func([]byte) (V, error)) (map[string]V, error) {
 	if len(data) == 0 {
-		return nil
+		return nil, nil
 	}
 	n, rest, ok := readSize(data)
 	if !ok || n < 0 || n > len(rest)/8 { // a key and a value, each at least a 4-byte length
-		return malformed("map<text,text>", data)
+		return nil, malformed(typ, data)
 	}
-	out := make(map[string]string, n)
+	if n == 0 {
+		return nil, nil
+	}
+	out := make(map[string]V, n)
 	for range n {
 		var k, v []byte
 		if k, rest, ok = readValue(rest); !ok {
-			return malformed("map<text,text>", data)
+			return nil, malformed(typ, data)
 		}
 		if v, rest, ok = readValue(rest); !ok {
-			return malformed("map<text,text>", data)
+			return nil, malformed(typ, data)
 		}
-		out[c.arena.str(k)] = c.arena.str(v)
+		val, err := value(v)
+		if err != nil {
+			return nil, err
+		}
+		out[arena.str(k)] = val
 	}
-	if n > 0 {
-		c.v = out
-	}
-	return nil
+	return out, nil
 }
 
 // textListMapCell holds a map<text, frozen<list<text>>> (Sunbird's
@@ -228,36 +239,14 @@ type textListMapCell struct {
 }
 
 func (c *textListMapCell) UnmarshalCQL(_ gocql.TypeInfo, data []byte) error {
-	c.v = nil
-	if len(data) == 0 {
-		return nil
-	}
-	n, rest, ok := readSize(data)
-	if !ok || n < 0 || n > len(rest)/8 { // a key and a value, each at least a 4-byte length
-		return malformed("map<text,list<text>>", data)
-	}
-	out := make(map[string][]string, n)
-	for range n {
-		var k, v []byte
-		if k, rest, ok = readValue(rest); !ok {
-			return malformed("map<text,list<text>>", data)
+	m, err := textMap(data, "map<text,list<text>>", c.arena, func(v []byte) ([]string, error) {
+		if v == nil {
+			return nil, nil
 		}
-		if v, rest, ok = readValue(rest); !ok {
-			return malformed("map<text,list<text>>", data)
-		}
-		var l []string
-		if v != nil {
-			var err error
-			if l, err = textList(v, c.arena); err != nil {
-				return err
-			}
-		}
-		out[c.arena.str(k)] = l
-	}
-	if n > 0 {
-		c.v = out
-	}
-	return nil
+		return textList(v, c.arena)
+	})
+	c.v = m
+	return err
 }
 
 func (c *textListMapCell) take() any { return takeCollection(&c.v) }

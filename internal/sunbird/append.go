@@ -307,42 +307,22 @@ func (a *Appender) object(b []byte, l *layout, r Values, orgs, roles []Values) (
 		if e.col >= 0 {
 			v = r.Vals[e.col]
 		}
-		// fields that may be left out decide before their key is written
-		switch e.op {
-		case opStateValidated:
-			if fv := cell(v, e.kind); fv != nil {
-				if n, ok := integer(fv); ok {
-					b = a.head(b, e, &first)
-					b = appendBool(b, n >= 4)
-					continue
-				}
-			}
-			if e.alt < 0 {
+		// fields that may be left out decide before their key is written:
+		// the derived value, else the column of the field's own name, else
+		// no field
+		if e.op == opStateValidated || e.op == opRootOrgName {
+			d, ok := a.derived(e, v)
+			if !ok && e.alt < 0 {
 				continue
 			}
 			b = a.head(b, e, &first)
 			var err error
-			if b, err = a.cell(b, r.Vals[e.alt], e.akin); err != nil {
-				return b, err
+			if ok {
+				b, err = a.e.value(b, d)
+			} else {
+				b, err = a.cell(b, r.Vals[e.alt], e.akin)
 			}
-			continue
-		case opRootOrgName:
-			if id, ok := cell(v, e.kind).(string); ok && strings.TrimSpace(id) != "" && a.lookups.OrgNames != nil {
-				if name, found := a.lookups.OrgNames(id); found {
-					b = a.head(b, e, &first)
-					var err error
-					if b, err = a.e.value(b, name); err != nil {
-						return b, err
-					}
-					continue
-				}
-			}
-			if e.alt < 0 {
-				continue
-			}
-			b = a.head(b, e, &first)
-			var err error
-			if b, err = a.cell(b, r.Vals[e.alt], e.akin); err != nil {
+			if err != nil {
 				return b, err
 			}
 			continue
@@ -380,19 +360,31 @@ func (a *Appender) object(b []byte, l *layout, r Values, orgs, roles []Values) (
 	return append(b, '}'), nil
 }
 
+// derived is the value of an opStateValidated or opRootOrgName field made
+// from v, its source column's value (BuildUser's steps 5 and 7); false when
+// that step sets nothing.
+func (a *Appender) derived(e *entry, v any) (any, bool) {
+	switch e.op {
+	case opStateValidated:
+		if fv := cell(v, e.kind); fv != nil {
+			if n, ok := integer(fv); ok {
+				return n >= 4, true
+			}
+		}
+	case opRootOrgName:
+		if id, ok := cell(v, e.kind).(string); ok && strings.TrimSpace(id) != "" && a.lookups.OrgNames != nil {
+			return a.lookups.OrgNames(id)
+		}
+	}
+	return nil, false
+}
+
 func (a *Appender) head(b []byte, e *entry, first *bool) []byte {
 	if !*first {
 		b = append(b, ',')
 	}
 	*first = false
 	return append(b, e.head...)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, "true"...)
-	}
-	return append(b, "false"...)
 }
 
 // cell writes cell(v, kind) without making the value first.
