@@ -80,7 +80,10 @@ func isTextList(ti gocql.TypeInfo) bool {
 // allocation for hundreds of strings instead of one each (a user row holds
 // some forty). A chunk lives as long as any string in it; strings are never
 // written to once made.
-type textArena struct{ buf []byte }
+type textArena struct {
+	buf []byte
+	n   int64 // bytes of text taken, for page sizing
+}
 
 // Sizes: a chunk, and the longest value that goes into one (a longer one
 // gets its own allocation, so no chunk is kept alive by a huge value's
@@ -93,7 +96,11 @@ const (
 // str returns b's bytes as a string that does not share b's memory (the
 // driver reuses its frame buffer for the next row).
 func (a *textArena) str(b []byte) string {
-	if len(b) == 0 || len(b) > arenaMax || a == nil {
+	if a == nil {
+		return string(b)
+	}
+	a.n += int64(len(b))
+	if len(b) == 0 || len(b) > arenaMax {
 		return string(b)
 	}
 	if len(a.buf)+len(b) > cap(a.buf) {

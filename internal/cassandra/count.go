@@ -61,6 +61,13 @@ func (s *Session) EstimatePartitions(ctx context.Context, keyspace, table string
 	return int64(math.Round(total)), nil
 }
 
+// countPage is the page size of a count: Cassandra counts in pages of the
+// query's page size, each read in full and serialized into one heap buffer
+// as a data page is (see Scanner.PageBytes). The driver's default, 5,000
+// Sunbird user rows, makes buffers of up to 8 MiB; 100 rows stay near
+// 128 KiB.
+const countPage = 100
+
 // CountPartitions counts the partitions of a table in each range, exactly
 // (count(*) per range, conc queries at a time), and returns the sum.
 func (s *Session) CountPartitions(ctx context.Context, keyspace, table, key string, ranges []Range, conc int) (int64, error) {
@@ -71,7 +78,7 @@ func (s *Session) CountPartitions(ctx context.Context, keyspace, table, key stri
 	eg.SetLimit(max(conc, 1))
 	for i, r := range ranges {
 		eg.Go(func() error {
-			q := s.Query(stmt, r.Start, r.End)
+			q := s.Query(stmt, r.Start, r.End).PageSize(countPage)
 			if k := router.key(r); k != nil {
 				q = q.RoutingKey(k) // to a replica of the range (route.go)
 			}

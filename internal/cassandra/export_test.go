@@ -19,3 +19,11 @@ func RowsBothWays(ctx context.Context, s *Session, stmt string) (cells, driver [
 	driver, err = read(func(gocql.TypeInfo, *textArena) cell { return nil })
 	return cells, driver, err
 }
+
+// pageObserver passes each page's row count on.
+type pageObserver func(rows int)
+
+func (f pageObserver) ObserveQuery(_ context.Context, q gocql.ObservedQuery) { f(q.Rows) }
+
+// ObservePages calls fn with the number of rows of each page sc fetches.
+func ObservePages(sc *Scanner, fn func(rows int)) { sc.observer = pageObserver(fn) }

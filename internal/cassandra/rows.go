@@ -19,6 +19,7 @@ type rowDecoder struct {
 	names []string
 	dests []any
 	read  []func() any // returns the value just scanned and resets the holder
+	arena *textArena   // the text cells' chunks; counts the bytes they take
 }
 
 func newRowDecoder(cols []gocql.ColumnInfo) *rowDecoder {
@@ -30,6 +31,7 @@ func newRowDecoder(cols []gocql.ColumnInfo) *rowDecoder {
 func newRowDecoderWith(cols []gocql.ColumnInfo, fast func(gocql.TypeInfo, *textArena) cell) *rowDecoder {
 	d := &rowDecoder{}
 	arena := new(textArena)
+	d.arena = arena
 	for _, c := range cols {
 		if fc := fast(c.TypeInfo, arena); fc != nil {
 			d.names = append(d.names, c.Name)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 )
@@ -20,6 +21,57 @@ type Scanner struct {
 	Columns  []string // columns to read; nil reads every column of the table
 	PageSize int      // rows per page; 0 = 1000 for whole rows (memory stays flat), 5000 for keys
 	Retries  int      // re-reads of a range after a timeout, from where it stopped; 0 = 5
+
+	// PageBytes, when set, sizes whole-row pages by bytes: as many rows as
+	// fit in PageBytes at the width the scan has measured so far, at most
+	// PageSize. Cassandra serializes each page of a local read into one
+	// heap buffer before it answers; a page of 1,000 Sunbird user rows
+	// (about 1 MB) grows that buffer past half a G1 region (512 KiB on a
+	// heap under 2 GiB), and every such "humongous" allocation can start a
+	// concurrent marking cycle of Cassandra's whole heap.
+	PageBytes int
+
+	width    atomic.Int64        // measured bytes per row, smoothed; 0: none yet
+	observer gocql.QueryObserver // sees every page fetched (tests)
+}
+
+// Page sizing by bytes: the width assumed before any row is measured, the
+// bytes counted per column besides its text (Cassandra's cell header and
+// the fixed-size values), and the fewest rows a page asks for.
+const (
+	assumedRowBytes = 2 << 10
+	columnBytes     = 8
+	minPageRows     = 10
+)
+
+// pageRows is the page size of the next query: PageSize (or def) rows, or
+// fewer to keep a page near PageBytes.
+func (sc *Scanner) pageRows(def int) int {
+	rows := sc.PageSize
+	if rows <= 0 {
+		rows = def
+	}
+	if sc.PageBytes <= 0 {
+		return rows
+	}
+	w := sc.width.Load()
+	if w <= 0 {
+		w = assumedRowBytes
+	}
+	fit := int(min(int64(sc.PageBytes)/w, int64(rows)))
+	return max(fit, min(rows, minPageRows))
+}
+
+// measured folds one query's rows into the width estimate.
+func (sc *Scanner) measured(rows, textBytes int64, cols int) {
+	if rows < minPageRows {
+		return // too few to say
+	}
+	w := textBytes/rows + int64(cols)*columnBytes
+	if old := sc.width.Load(); old > 0 {
+		w = (3*old + w) / 4
+	}
+	sc.width.Store(max(w, 1))
 }
 
 // Columns returns the table's column names, read from system_schema (not
@@ -112,11 +164,14 @@ func (sc *Scanner) ScanValues(ctx context.Context, r Range, fn func(token int64,
 		}
 		dec := newRowDecoder(meta[1:])
 		dests := append([]any{&tok}, dec.dests...)
-		sc := iter.Scanner()
-		for sc.Next() {
-			if err := sc.Scan(dests...); err != nil {
+		var rows int64
+		defer func() { sc.measured(rows, dec.arena.n, len(dec.names)) }()
+		it := iter.Scanner()
+		for it.Next() {
+			if err := it.Scan(dests...); err != nil {
 				return err
 			}
+			rows++
 			vals := make([]any, len(dec.names))
 			for i := range vals {
 				vals[i] = dec.read[i]()
@@ -126,7 +181,7 @@ func (sc *Scanner) ScanValues(ctx context.Context, r Range, fn func(token int64,
 			}
 			r.Start = tok
 		}
-		return sc.Err()
+		return it.Err()
 	}, &r)
 }
 
@@ -166,13 +221,12 @@ func (e *stopError) Error() string { return e.err.Error() }
 // scan runs stmt over *r, retrying from r.Start (advanced by each) after
 // transient errors.
 func (sc *Scanner) scan(ctx context.Context, r Range, stmt string, defaultPage int, each func(*gocql.Iter) error, cur *Range) error {
-	pageSize := sc.PageSize
-	if pageSize <= 0 {
-		pageSize = defaultPage
-	}
 	router := sc.Session.router(ctx)
 	err := retry(ctx, sc.Retries, func() error {
-		q := sc.Session.Query(stmt, cur.Start, cur.End).PageSize(pageSize).Idempotent(true)
+		q := sc.Session.Query(stmt, cur.Start, cur.End).PageSize(sc.pageRows(defaultPage)).Idempotent(true)
+		if sc.observer != nil {
+			q = q.Observer(sc.observer)
+		}
 		if k := router.key(*cur); k != nil {
 			q = q.RoutingKey(k)
 		}

@@ -52,3 +52,71 @@ func TestScanWholeTableAndCancel(t *testing.T) {
 		t.Errorf("key scan with a cancelled context: err = %v, want context.Canceled", err)
 	}
 }
+
+// TestPagesSizedByBytes reads real user rows with PageBytes set and checks,
+// from the pages the driver fetched, that each holds about PageBytes of
+// rows at the width measured here from the rows themselves (a first query
+// goes by the assumed width), that no row is lost or repeated, and that
+// without PageBytes the same scan fetches pages of PageSize rows.
+func TestPagesSizedByBytes(t *testing.T) {
+	const users, pageBytes = 1200, 24 << 10
+	f := testenv.NewFixture(t, users, 10, 11)
+	ctx := context.Background()
+	whole := cassandra.Range{Start: cassandra.MinToken, End: cassandra.MaxToken}
+	ranges := cassandra.Split(whole, nil, 4)
+
+	scan := func(pb int) (pages [][]int, seen map[string]int, width float64) {
+		sc := &cassandra.Scanner{Session: f.Session, Keyspace: f.Keyspace, Table: "user", Key: "id", PageSize: 1000, PageBytes: pb}
+		seen = map[string]int{}
+		var bytes, rows int64
+		for _, r := range ranges {
+			var ps []int
+			cassandra.ObservePages(sc, func(n int) { ps = append(ps, n) })
+			err := sc.ScanValues(ctx, r, func(_ int64, cols []string, vals []any) error {
+				for i, v := range vals {
+					if s, ok := v.(string); ok {
+						bytes += int64(len(s))
+					}
+					if cols[i] == "id" {
+						seen[v.(string)]++
+					}
+				}
+				bytes += int64(8 * len(cols))
+				rows++
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("scan %s: %v", r, err)
+			}
+			pages = append(pages, ps)
+		}
+		return pages, seen, float64(bytes) / float64(rows)
+	}
+
+	pages, seen, width := scan(pageBytes)
+	if len(seen) != users {
+		t.Errorf("scanned %d distinct users, want %d", len(seen), users)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("user %s scanned %d times, want once", id, n)
+		}
+	}
+	want := pageBytes / width // rows a page should hold
+	t.Logf("rows %.0f bytes wide (text and 8 per column): %.1f rows in %d bytes; pages per range %v", width, want, pageBytes, pages)
+	for i, ps := range pages[1:] { // the first range goes by the assumed width
+		for j, n := range ps {
+			last := j == len(ps)-1 // holds what is left of the range
+			if float64(n) > want*1.5 || !last && float64(n) < want/2 {
+				t.Errorf("range %d page %d: %d rows, want about %.0f (PageBytes %d at %.0f bytes a row)", i+1, j, n, want, pageBytes, width)
+			}
+		}
+	}
+
+	pages, _, _ = scan(0)
+	for i, ps := range pages {
+		if len(ps) == 0 || float64(ps[0]) < 2*want { // a range holds about 300 users
+			t.Errorf("without PageBytes, range %d pages %v: want pages of up to 1,000 rows", i, ps)
+		}
+	}
+}

@@ -154,12 +154,17 @@ type Docs struct {
 	Lookups  sunbird.Lookups
 }
 
-// narrowPage is the page size of the child table scans: their rows are
-// narrow (a few hundred bytes) and a user has several, so larger pages keep
-// them from needing more round trips than the user rows they join (+7 %
-// docs/s in make bench), at a few MiB a page. The main table keeps the
-// Scanner's default.
+// narrowPage is the most rows a page of a child table scan holds: their
+// rows are narrow (a few hundred bytes) and a user has several, so larger
+// pages keep them from needing more round trips than the user rows they
+// join. The main table keeps the Scanner's default, 1,000.
 const narrowPage = 5000
+
+// PageBytes is the size every document scan aims its pages at (see
+// cassandra.Scanner.PageBytes): small enough that Cassandra's buffer for a
+// page stays under half a G1 region of a 1 GiB heap, large enough that a
+// page still holds a hundred or more Sunbird user rows.
+const PageBytes = 192 << 10
 
 // NewDocs returns the joined source over the kind's tables in keyspace,
 // every column of each (read once from the schema).
@@ -169,7 +174,7 @@ func NewDocs(ctx context.Context, sess *cassandra.Session, keyspace string, kind
 		if err != nil {
 			return nil, err
 		}
-		return &cassandra.Scanner{Session: sess, Keyspace: keyspace, Table: table, Key: key, Columns: cols, PageSize: page}, nil
+		return &cassandra.Scanner{Session: sess, Keyspace: keyspace, Table: table, Key: key, Columns: cols, PageSize: page, PageBytes: PageBytes}, nil
 	}
 	d := Docs{Kind: kind, Lookups: lookups}
 	var err error
