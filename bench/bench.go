@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -672,7 +673,11 @@ func (b *bench) armT(ctx context.Context, n, round int, dir, docs string) error 
 	}
 	if b.cfg.runs("TD") && round == 1 {
 		b.busy = settle(b.cfg.Settle)
-		b.armTD(ctx, n, dir, alias)
+		b.armTD(ctx, n, dir, alias, "TD", 0)
+	}
+	if b.cfg.runs("TR") && round == 1 && r.Error == "" {
+		b.busy = settle(b.cfg.Settle)
+		b.armTD(ctx, n, dir, alias, "TR", r.DocsPerSecond)
 	}
 	b.deleteIndex(ctx, index)
 	return nil
@@ -681,15 +686,18 @@ func (b *bench) armT(ctx context.Context, n, round int, dir, docs string) error 
 // armTD is T with --dry-run: T's reads, joins and documents, nothing sent.
 // Beside B it shows what T's reads cost Cassandra when the engine is not
 // busy on the same cores (goal 2: whether T asks Cassandra for more work
-// than B, or only pays for sharing the machine).
-func (b *bench) armTD(ctx context.Context, n int, dir, alias string) {
-	state := filepath.Join(dir, "TD")
+// than B, or only pays for sharing the machine). As arm TR it reads at
+// rate, T's docs/s of the same size: the same reads at T's pace, which
+// Cassandra serves at a higher cost per row than reads back to back (its
+// request threads wake and park around every request).
+func (b *bench) armTD(ctx context.Context, n int, dir, alias, arm string, rate float64) {
+	state := filepath.Join(dir, arm)
 	args := append([]string{"run", "--target", "search", "--dry-run", "--keyspace", keyspaceOf(n), "--user-index", alias,
 		"--concurrency", strconv.Itoa(b.cfg.Concurrency), "--block-size", strconv.Itoa(b.cfg.BlockSize),
-		"--ranges", b.rangesFlag(), "--state-dir", state}, b.connArgs(true)...)
-	r := benchRun{Arm: "TD", Users: n, Round: 1, Settings: map[string]any{"concurrency": b.cfg.Concurrency, "ranges": b.cfg.Ranges}}
+		"--ranges", b.rangesFlag(), "--state-dir", state, "--rate", strconv.FormatFloat(rate, 'f', 0, 64)}, b.connArgs(true)...)
+	r := benchRun{Arm: arm, Users: n, Round: 1, Settings: map[string]any{"concurrency": b.cfg.Concurrency, "ranges": b.cfg.Ranges, "rate": math.Round(rate)}}
 	defer func() { b.add(r) }()
-	logPath := filepath.Join(dir, "TD.log")
+	logPath := filepath.Join(dir, arm+".log")
 	u, out, err := runProc(ctx, b.st, logPath, b.cfg.Indexsync, args...)
 	r.Process = u
 	if err != nil {

@@ -27,7 +27,7 @@ type benchConfig struct {
 	T2Block     int           `json:"t2BlockSize"`
 	T2Seconds   int           `json:"t2Seconds"`  // BENCH_T2_SECONDS: T2 is stopped after syncing this long (0: runs to the end)
 	CSeconds    int           `json:"cSeconds"`   // BENCH_C_SECONDS: how long arm C runs
-	Arms        []string      `json:"arms"`       // BENCH_ARMS: which arms run (A,B,T,V,TD,T2,TB,C), plus P with BENCH_PEER
+	Arms        []string      `json:"arms"`       // BENCH_ARMS: which arms run (A,B,T,V,TD,TR,T2,TB,C), plus P with BENCH_PEER
 	Scale       bool          `json:"scale"`      // BENCH_SCALE: the memory check at 200,000 and 2,000,000 users (T only, keyspaces kept)
 	Peer        string        `json:"peer"`       // BENCH_PEER: "spark" adds arm P, the Spark job of bench/spark
 	SparkOpts   []string      `json:"sparkOpts"`  // BENCH_SPARK_OPTS: JVM flags for P after the bench's own (-Xmx, -Dspark.*=…)
@@ -56,7 +56,7 @@ func loadConfig() (benchConfig, error) {
 		T2Seconds:   40,
 		CSeconds:    60,
 		Budget:      10 * time.Minute,
-		Arms:        []string{"A", "B", "T", "V", "TD", "T2", "TB", "C"},
+		Arms:        []string{"A", "B", "T", "V", "TD", "TR", "T2", "TB", "C"},
 		Settle:      2 * time.Second,
 		Indexsync:   "bin/indexsync",
 		OutDir:      "bench/out",
@@ -144,8 +144,8 @@ func loadConfig() (benchConfig, error) {
 		c.Arms = nil
 		for _, a := range strings.Split(v, ",") {
 			a = strings.ToUpper(strings.TrimSpace(a))
-			if !slices.Contains([]string{"A", "B", "T", "V", "TD", "T2", "TB", "C"}, a) {
-				errs = append(errs, fmt.Errorf("BENCH_ARMS: unknown arm %q (use A, B, T, V, TD, T2, TB, C; arm P runs with BENCH_PEER=spark)", a))
+			if !slices.Contains([]string{"A", "B", "T", "V", "TD", "TR", "T2", "TB", "C"}, a) {
+				errs = append(errs, fmt.Errorf("BENCH_ARMS: unknown arm %q (use A, B, T, V, TD, TR, T2, TB, C; arm P runs with BENCH_PEER=spark)", a))
 			}
 			c.Arms = append(c.Arms, a)
 		}

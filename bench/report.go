@@ -86,7 +86,7 @@ func (b *bench) report() *report {
 		rep.Machine["pinned"] = map[string]string{"searchEngine": b.pinned[0], "rest": b.pinned[1]}
 	}
 	rep.TotalSecs = rep.Finished.Sub(rep.Started).Seconds()
-	for _, arm := range []string{"A", "B", "D", "T", "V", "TD", "T2", "TB", "C", "P"} {
+	for _, arm := range []string{"A", "B", "D", "T", "V", "TD", "TR", "T2", "TB", "C", "P"} {
 		for _, n := range rep.Sizes {
 			var dps []float64
 			cpu := map[string][]float64{}
@@ -207,6 +207,11 @@ func (rep *report) targets() {
 					rep.Targets = append(rep.Targets, atMost(fmt.Sprintf("TD/B Cassandra CPU per document, %s users", thousands(n)), td.CPUPer1k["cassandra"]/bs.CPUPer1k["cassandra"], 1.10))
 				}
 			}
+			if tr := rep.statsIndex[statKey("TR", n)]; tr != nil {
+				// the same reads at the same pace, without the engine: what T
+				// costs Cassandra beyond what its pace costs
+				rep.Targets = append(rep.Targets, atMost(fmt.Sprintf("T/TR Cassandra CPU per document, %s users", thousands(n)), ts.CPUPer1k["cassandra"]/tr.CPUPer1k["cassandra"], 1.10))
+			}
 		}
 		if rep.Config.runs("P") { // a failed P is a MISS, not a missing line
 			p := rep.dps("P", n)
@@ -288,6 +293,7 @@ var armNames = map[string]string{
 	"T":  "T  indexsync run --target search",
 	"V":  "V  indexsync verify of T's index",
 	"TD": "TD T with --dry-run: reads+build, nothing sent",
+	"TR": "TR TD at T's docs/s (--rate): T's pace",
 	"T2": "T2 indexsync run --target api + serve",
 	"TB": "TB the same, background mode (journal)",
 	"C":  "C  old job: block 100, sleep 10s",
@@ -316,7 +322,7 @@ func (rep *report) print(w io.Writer) {
 		head += fmt.Sprintf("docs/s @%s\tRSS MiB\t", thousands(n))
 	}
 	fmt.Fprintln(tw, head+"CPU s/1k docs: self+serve / cass / search\tbusy\tothers\t")
-	for _, arm := range []string{"A", "B", "T", "V", "TD", "T2", "TB", "C", "P", "D"} {
+	for _, arm := range []string{"A", "B", "T", "V", "TD", "TR", "T2", "TB", "C", "P", "D"} {
 		line := armNames[arm] + "\t"
 		any := false
 		var last *armStats
@@ -374,6 +380,13 @@ func (rep *report) print(w io.Writer) {
 			a, bb := rep.dps("A", n), rep.dps("B", n)
 			fmt.Fprintf(w, "shared cores, %s users: A and B together allow 1/(1/A + 1/B) = %.0f docs/s when each is CPU-bound; T reaches %.2f of that\n",
 				thousands(n), 1/(1/a+1/bb), v)
+		}
+	}
+	for _, n := range rep.Sizes {
+		td, tr := rep.statsIndex[statKey("TD", n)], rep.statsIndex[statKey("TR", n)]
+		if td != nil && tr != nil && td.CPUPer1k["cassandra"] > 0 {
+			fmt.Fprintf(w, "pace, %s users: the same reads cost Cassandra %.3f CPU-s per 1,000 documents back to back (TD, %.0f docs/s) and %.3f at T's pace (TR, %.0f docs/s): ×%.2f for the pace alone\n",
+				thousands(n), td.CPUPer1k["cassandra"], td.DocsPerSecond, tr.CPUPer1k["cassandra"], tr.DocsPerSecond, tr.CPUPer1k["cassandra"]/td.CPUPer1k["cassandra"])
 		}
 	}
 	if pinned, ok := rep.Machine["pinned"].(map[string]string); ok {
@@ -447,7 +460,7 @@ func (rep *report) printCassandraThreads(w io.Writer) {
 	n := rep.Sizes[len(rep.Sizes)-1]
 	var arms []*armStats
 	total := map[string]float64{}
-	for _, arm := range []string{"B", "TD", "T", "V", "T2"} {
+	for _, arm := range []string{"B", "TD", "TR", "T", "V", "T2"} {
 		if s, ok := rep.statsIndex[statKey(arm, n)]; ok && s.CassandraThreads != nil {
 			arms = append(arms, s)
 			for g, v := range s.CassandraThreads {

@@ -102,7 +102,7 @@ sunbird_user_sync_sleep_time and sunbird_cassandra_keyspace.`,
 	o.BulkBytes = indexer.DefaultMaxBytes
 	fs.Var(config.ByteSize{N: &o.BulkBytes}, "bulk-bytes", "largest bulk request (search target)")
 	fs.StringVar(&o.Sleep, "sleep", "0s", "pause between a worker's API calls: a duration (10s) or milliseconds (10000)")
-	fs.Float64Var(&o.Rate, "rate", 0, "most documents per second (0: no limit)")
+	fs.Float64Var(&o.Rate, "rate", 0, "most documents per second, --dry-run too (0: no limit)")
 	fs.Var(config.AutoInt{N: &o.Concurrency}, "concurrency", fmt.Sprintf("parallel calls / bulk workers, 1 to %d (auto: 1 for api, 2 × cores for search)", syncjob.MaxConcurrency))
 	fs.StringVar(&o.IDsFile, "ids-file", "", "sync only these ids: one a line, a failed-ids file, or an old job's failure log")
 	fs.StringVar(&o.StateDir, "state-dir", ".", "where logs, the checkpoint and the summary go")

@@ -133,7 +133,8 @@ func (j Job) finish(ctx context.Context, out *Report) error {
 }
 
 // DryRun reads every unit into blocks and hands them to target (one that
-// sends nothing), with nothing checkpointed or recorded.
+// sends nothing), with nothing checkpointed or recorded. It keeps
+// spec.Rate, so a dry run can rehearse the read load of a paced run.
 func DryRun(ctx context.Context, spec Spec, units []checkpoint.Unit, src Source, target Target) (Result, error) {
 	pending := make([]int, len(units))
 	for i := range units {
@@ -143,6 +144,7 @@ func DryRun(ctx context.Context, spec Spec, units []checkpoint.Unit, src Source,
 		Units: units, Pending: pending, Source: src, Target: target,
 		Checkpoint: nopCheckpoint{}, Records: nopRecords{},
 		BlockSize: spec.BlockSize, BlockBytes: spec.BlockBytes, Concurrency: spec.Concurrency,
+		Throttle: throttle.New(spec.Rate),
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/indexsync/indexsync/internal/checkpoint"
 	"github.com/indexsync/indexsync/internal/outcome"
@@ -164,5 +165,24 @@ func TestExecuteCheckpointNotSaved(t *testing.T) {
 	msg := rep.Err.Error()
 	if !strings.Contains(msg, "could NOT be updated") || strings.Contains(msg, "checkpoint saved") {
 		t.Errorf("err %q: want it to say the checkpoint was not updated", msg)
+	}
+}
+
+// TestDryRunKeepsRate: a dry run reads at --rate too, so that it puts the
+// read load of the real run on Cassandra (a rehearsal), and still builds
+// every item once. 1,000 items at 4,000 a second cannot finish before the
+// last block starts, when at least 950 items have been paced (0.2375 s).
+func TestDryRunKeepsRate(t *testing.T) {
+	tgt := &fakeTarget{}
+	start := time.Now()
+	res, err := DryRun(context.Background(), Spec{BlockSize: 100, Concurrency: 4, Rate: 4000}, testUnits(), seqSource{}, tgt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 225*time.Millisecond {
+		t.Errorf("dry run at --rate 4000 took %s for 1,000 items; want ≥ 225ms (the rate not kept)", took)
+	}
+	if res.Counts.Succeeded != 1000 || len(tgt.sent) != 1000 {
+		t.Errorf("dry run built %d items (%d distinct); want 1,000 once each", res.Counts.Succeeded, len(tgt.sent))
 	}
 }
