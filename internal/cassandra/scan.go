@@ -26,9 +26,10 @@ type Scanner struct {
 	// fit in PageBytes at the width the scan has measured so far, at most
 	// PageSize. Cassandra serializes each page of a local read into one
 	// heap buffer before it answers; a page of 1,000 Sunbird user rows
-	// (about 1 MB) grows that buffer past half a G1 region (512 KiB on a
-	// heap under 2 GiB), and every such "humongous" allocation can start a
-	// concurrent marking cycle of Cassandra's whole heap.
+	// (about 1 MB) grows that buffer to half a G1 region or more (regions
+	// are 1 MiB below a 4 GiB heap, 2 MiB below 8 GiB), and every such
+	// "humongous" allocation can start a concurrent marking cycle of
+	// Cassandra's whole heap.
 	PageBytes int
 
 	width    atomic.Int64        // measured bytes per row, smoothed; 0: none yet
