@@ -13,6 +13,10 @@ import (
 	"github.com/indexsync/indexsync/internal/config"
 )
 
+// benchArms are the arms BENCH_ARMS may name, all run by default (P comes
+// with BENCH_PEER).
+var benchArms = []string{"A", "B", "T", "V", "TD", "TR", "T2", "TB", "C"}
+
 // benchConfig is a whole bench, from BENCH_* environment variables.
 type benchConfig struct {
 	Users       int           `json:"users"`       // BENCH_USERS: the large size
@@ -56,7 +60,7 @@ func loadConfig() (benchConfig, error) {
 		T2Seconds:   40,
 		CSeconds:    60,
 		Budget:      10 * time.Minute,
-		Arms:        []string{"A", "B", "T", "V", "TD", "TR", "T2", "TB", "C"},
+		Arms:        slices.Clone(benchArms),
 		Settle:      2 * time.Second,
 		Indexsync:   "bin/indexsync",
 		OutDir:      "bench/out",
@@ -144,8 +148,8 @@ func loadConfig() (benchConfig, error) {
 		c.Arms = nil
 		for _, a := range strings.Split(v, ",") {
 			a = strings.ToUpper(strings.TrimSpace(a))
-			if !slices.Contains([]string{"A", "B", "T", "V", "TD", "TR", "T2", "TB", "C"}, a) {
-				errs = append(errs, fmt.Errorf("BENCH_ARMS: unknown arm %q (use A, B, T, V, TD, TR, T2, TB, C; arm P runs with BENCH_PEER=spark)", a))
+			if !slices.Contains(benchArms, a) {
+				errs = append(errs, fmt.Errorf("BENCH_ARMS: unknown arm %q (use %s; arm P runs with BENCH_PEER=spark)", a, strings.Join(benchArms, ", ")))
 			}
 			c.Arms = append(c.Arms, a)
 		}

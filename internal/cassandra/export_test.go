@@ -27,3 +27,16 @@ func (f pageObserver) ObserveQuery(_ context.Context, q gocql.ObservedQuery) { f
 
 // ObservePages calls fn with the number of rows of each page sc fetches.
 func ObservePages(sc *Scanner, fn func(rows int)) { sc.observer = pageObserver(fn) }
+
+// resultFrames passes the body length of each RESULT frame on.
+type resultFrames func(length int)
+
+func (f resultFrames) ObserveFrameHeader(_ context.Context, h gocql.ObservedFrameHeader) {
+	if h.Opcode == 0x08 { // RESULT: rows, among others
+		f(int(h.Length))
+	}
+}
+
+// ObserveResults makes the sessions of cfg call fn with the length of each
+// RESULT frame Cassandra sends (the serialized page of a query).
+func ObserveResults(cfg *Config, fn func(length int)) { cfg.frames = resultFrames(fn) }

@@ -22,9 +22,10 @@ type Scanner struct {
 	PageSize int      // rows per page; 0 = 1000 for whole rows (memory stays flat), 5000 for keys
 	Retries  int      // re-reads of a range after a timeout, from where it stopped; 0 = 5
 
-	// PageBytes, when set, sizes whole-row pages by bytes: as many rows as
-	// fit in PageBytes at the width the scan has measured so far, at most
-	// PageSize. Cassandra serializes each page of a local read into one
+	// PageBytes sizes whole-row pages (Scan, ScanValues) by bytes: as many
+	// rows as fit in PageBytes at the width the scan has measured so far,
+	// at most PageSize; 0 = DefaultPageBytes, below 0 = PageSize rows
+	// whatever their size. Cassandra serializes each page of a local read into one
 	// heap buffer before it answers; a page of 1,000 Sunbird user rows
 	// (about 1 MB) grows that buffer to half a G1 region or more (regions
 	// are 1 MiB below a 4 GiB heap, 2 MiB below 8 GiB), and every such
@@ -36,6 +37,13 @@ type Scanner struct {
 	observer gocql.QueryObserver // sees every page fetched (tests)
 }
 
+// DefaultPageBytes is PageBytes when it is 0: small enough that
+// Cassandra's buffer for a page stays under half a G1 region of a 1 GiB
+// heap, large enough that a page still holds a hundred or more Sunbird
+// user rows. A Scanner learns its rows' width as it reads, so one kept for
+// many reads of a table sizes its pages better than one made per read.
+const DefaultPageBytes = 192 << 10
+
 // Page sizing by bytes: the width assumed before any row is measured, the
 // bytes counted per column besides its text (Cassandra's cell header and
 // the fixed-size values), and the fewest rows a page asks for.
@@ -45,21 +53,25 @@ const (
 	minPageRows     = 10
 )
 
-// pageRows is the page size of the next query: PageSize (or def) rows, or
-// fewer to keep a page near PageBytes.
-func (sc *Scanner) pageRows(def int) int {
+// pageRows is the page size of the next query: PageSize (or def) rows, or,
+// for whole rows (wide), fewer to keep a page near PageBytes.
+func (sc *Scanner) pageRows(def int, wide bool) int {
 	rows := sc.PageSize
 	if rows <= 0 {
 		rows = def
 	}
-	if sc.PageBytes <= 0 {
+	if !wide || sc.PageBytes < 0 {
 		return rows
+	}
+	budget := int64(sc.PageBytes)
+	if budget == 0 {
+		budget = DefaultPageBytes
 	}
 	w := sc.width.Load()
 	if w <= 0 {
 		w = assumedRowBytes
 	}
-	fit := int(min(int64(sc.PageBytes)/w, int64(rows)))
+	fit := int(min(budget/w, int64(rows)))
 	return max(fit, min(rows, minPageRows))
 }
 
@@ -155,7 +167,7 @@ func (sc *Scanner) ScanValues(ctx context.Context, r Range, fn func(token int64,
 		}
 	}
 	stmt := sc.query(cols)
-	return sc.scan(ctx, r, stmt, 1000, func(iter *gocql.Iter) error {
+	return sc.scan(ctx, r, stmt, 1000, true, func(iter *gocql.Iter) error {
 		var tok int64
 		meta := iter.Columns()
 		if len(meta) == 0 {
@@ -195,7 +207,7 @@ func (sc *Scanner) ScanKeys(ctx context.Context, r Range, fn func(token int64, k
 		// clustering rows repeat the key; DISTINCT gives one row a partition
 		stmt = strings.Replace(stmt, "SELECT ", "SELECT DISTINCT ", 1)
 	}
-	return sc.scan(ctx, r, stmt, 5000, func(iter *gocql.Iter) error {
+	return sc.scan(ctx, r, stmt, 5000, false, func(iter *gocql.Iter) error {
 		var (
 			tok int64
 			key string
@@ -220,11 +232,11 @@ type stopError struct{ err error }
 func (e *stopError) Error() string { return e.err.Error() }
 
 // scan runs stmt over *r, retrying from r.Start (advanced by each) after
-// transient errors.
-func (sc *Scanner) scan(ctx context.Context, r Range, stmt string, defaultPage int, each func(*gocql.Iter) error, cur *Range) error {
+// transient errors; pages as pageRows(defaultPage, wide).
+func (sc *Scanner) scan(ctx context.Context, r Range, stmt string, defaultPage int, wide bool, each func(*gocql.Iter) error, cur *Range) error {
 	router := sc.Session.router(ctx)
 	err := retry(ctx, sc.Retries, func() error {
-		q := sc.Session.Query(stmt, cur.Start, cur.End).PageSize(sc.pageRows(defaultPage)).Idempotent(true)
+		q := sc.Session.Query(stmt, cur.Start, cur.End).PageSize(sc.pageRows(defaultPage, wide)).Idempotent(true)
 		if sc.observer != nil {
 			q = q.Observer(sc.observer)
 		}

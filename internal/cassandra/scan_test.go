@@ -3,8 +3,11 @@ package cassandra_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/indexsync/indexsync/internal/cassandra"
 	"github.com/indexsync/indexsync/internal/testenv"
@@ -57,7 +60,10 @@ func TestScanWholeTableAndCancel(t *testing.T) {
 // from the pages the driver fetched, that each holds about PageBytes of
 // rows at the width measured here from the rows themselves (a first query
 // goes by the assumed width), that no row is lost or repeated, and that
-// without PageBytes the same scan fetches pages of PageSize rows.
+// with byte sizing off (PageBytes < 0) the same scan fetches pages of
+// PageSize rows. Our width is an estimate: the bytes Cassandra itself sends
+// for each page (its RESULT frames) must be near PageBytes too, and far
+// above it with byte sizing off.
 func TestPagesSizedByBytes(t *testing.T) {
 	const users, pageBytes = 1200, 24 << 10
 	f := testenv.NewFixture(t, users, 10, 11)
@@ -65,8 +71,31 @@ func TestPagesSizedByBytes(t *testing.T) {
 	whole := cassandra.Range{Start: cassandra.MinToken, End: cassandra.MaxToken}
 	ranges := cassandra.Split(whole, nil, 4)
 
+	var frames []int // lengths of the RESULT frames of the scan under way
+	var framesMu sync.Mutex
+	cfg := cassandra.Config{Hosts: []string{f.Cass.Host}, Port: f.Cass.Port, Username: f.Cass.Username, Password: f.Cass.Password,
+		Timeout: 30 * time.Second, Consistency: "LOCAL_ONE"}
+	cassandra.ObserveResults(&cfg, func(n int) {
+		framesMu.Lock()
+		defer framesMu.Unlock()
+		frames = append(frames, n)
+	})
+	sess, err := cassandra.Connect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	largest := func() int {
+		framesMu.Lock()
+		defer framesMu.Unlock()
+		m := slices.Max(append(frames, 0))
+		frames = nil
+		return m
+	}
+
 	scan := func(pb int) (pages [][]int, seen map[string]int, width float64) {
-		sc := &cassandra.Scanner{Session: f.Session, Keyspace: f.Keyspace, Table: "user", Key: "id", PageSize: 1000, PageBytes: pb}
+		largest() // forget the frames before this scan
+		sc := &cassandra.Scanner{Session: sess, Keyspace: f.Keyspace, Table: "user", Key: "id", PageSize: 1000, PageBytes: pb}
 		seen = map[string]int{}
 		var bytes, rows int64
 		for _, r := range ranges {
@@ -113,10 +142,21 @@ func TestPagesSizedByBytes(t *testing.T) {
 		}
 	}
 
-	pages, _, _ = scan(0)
+	m := largest()
+	t.Logf("largest page Cassandra sent: %d bytes (PageBytes %d)", m, pageBytes)
+	if m > pageBytes*3/2 || m < pageBytes/2 {
+		t.Errorf("largest page Cassandra sent: %d bytes; want about PageBytes, %d", m, pageBytes)
+	}
+
+	pages, _, _ = scan(-1)
 	for i, ps := range pages {
 		if len(ps) == 0 || float64(ps[0]) < 2*want { // a range holds about 300 users
-			t.Errorf("without PageBytes, range %d pages %v: want pages of up to 1,000 rows", i, ps)
+			t.Errorf("with byte sizing off, range %d pages %v: want pages of up to 1,000 rows", i, ps)
 		}
+	}
+	m = largest()
+	t.Logf("largest page Cassandra sent with byte sizing off: %d bytes", m)
+	if m < 2*pageBytes {
+		t.Errorf("largest page Cassandra sent with byte sizing off: %d bytes; want over %d (else the check above proves nothing)", m, 2*pageBytes)
 	}
 }

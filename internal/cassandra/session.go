@@ -29,6 +29,8 @@ type Config struct {
 	TLSCA       string
 	Timeout     time.Duration
 	NumConns    int // connections per host; 0 = driver default
+
+	frames gocql.FrameHeaderObserver // sees every frame's header (tests)
 }
 
 // Problem says why a connection failed.
@@ -132,6 +134,7 @@ func Connect(ctx context.Context, cfg Config) (*Session, error) {
 		}
 		cluster.SslOpts = &gocql.SslOptions{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, EnableHostVerification: true}
 	}
+	cluster.FrameHeaderObserver = cfg.frames
 	s, err := cluster.CreateSession()
 	if err != nil && cfg.Keyspace != "" {
 		// With a keyspace bound, the driver hides why it could not connect

@@ -154,17 +154,12 @@ type Docs struct {
 	Lookups  sunbird.Lookups
 }
 
-// narrowPage is the most rows a page of a child table scan holds: their
-// rows are narrow (a few hundred bytes) and a user has several, so larger
-// pages keep them from needing more round trips than the user rows they
-// join. The main table keeps the Scanner's default, 1,000.
+// narrowPage is the most rows a page of a child table scan holds (pages
+// are sized in bytes below that: cassandra.DefaultPageBytes): their rows
+// are narrow (a few hundred bytes) and a user has several, so larger pages
+// keep them from needing more round trips than the user rows they join.
+// The main table keeps the Scanner's default, 1,000.
 const narrowPage = 5000
-
-// PageBytes is the size every document scan aims its pages at (see
-// cassandra.Scanner.PageBytes): small enough that Cassandra's buffer for a
-// page stays under half a G1 region of a 1 GiB heap, large enough that a
-// page still holds a hundred or more Sunbird user rows.
-const PageBytes = 192 << 10
 
 // NewDocs returns the joined source over the kind's tables in keyspace,
 // every column of each (read once from the schema).
@@ -174,7 +169,7 @@ func NewDocs(ctx context.Context, sess *cassandra.Session, keyspace string, kind
 		if err != nil {
 			return nil, err
 		}
-		return &cassandra.Scanner{Session: sess, Keyspace: keyspace, Table: table, Key: key, Columns: cols, PageSize: page, PageBytes: PageBytes}, nil
+		return &cassandra.Scanner{Session: sess, Keyspace: keyspace, Table: table, Key: key, Columns: cols, PageSize: page}, nil
 	}
 	d := Docs{Kind: kind, Lookups: lookups}
 	var err error

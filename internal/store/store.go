@@ -72,8 +72,8 @@ type Store struct {
 	types        sunbird.OrgTypes
 	typesExpires time.Time
 
-	stmtMu sync.Mutex
-	cols   map[string][]string // table → every column
+	scanMu   sync.Mutex
+	scanners map[string]*cassandra.Scanner // table → its scanner over every column (it learns the rows' width for its pages)
 
 	murmurMu    sync.Mutex
 	murmurKnown bool
@@ -108,7 +108,7 @@ func New(sess *cassandra.Session, keyspace string, opts Options) *Store {
 	if opts.OrgTTL <= 0 {
 		opts.OrgTTL = DefaultOrgTTL
 	}
-	st := &Store{sess: sess, keyspace: keyspace, conc: opts.Concurrency, batch: opts.Batch, orgTTL: opts.OrgTTL, cols: map[string][]string{}, sizes: map[string]float64{}}
+	st := &Store{sess: sess, keyspace: keyspace, conc: opts.Concurrency, batch: opts.Batch, orgTTL: opts.OrgTTL, scanners: map[string]*cassandra.Scanner{}, sizes: map[string]float64{}}
 	st.orgs = NewOrgCache(opts.OrgTTL, st.readOrgNames)
 	return st
 }
@@ -170,20 +170,24 @@ func (st *Store) Documents(ctx context.Context, kind sunbird.Kind, ids []string)
 	return res, nil
 }
 
-// columns returns every column of table, read once from the schema (so
-// extra columns of a real deployment are carried into documents too).
-func (st *Store) columns(ctx context.Context, table string) ([]string, error) {
-	st.stmtMu.Lock()
-	defer st.stmtMu.Unlock()
-	if c, ok := st.cols[table]; ok {
-		return c, nil
+// scanner returns the Scanner of table (partition key key) over every
+// column, the columns read once from the schema (so extra columns of a
+// real deployment are carried into documents too). It is kept for the
+// Store's life, so that its pages are sized at the width of the rows it
+// has read.
+func (st *Store) scanner(ctx context.Context, table, key string) (*cassandra.Scanner, error) {
+	st.scanMu.Lock()
+	defer st.scanMu.Unlock()
+	if sc, ok := st.scanners[table]; ok {
+		return sc, nil
 	}
 	cols, err := st.sess.Columns(ctx, st.keyspace, table)
 	if err != nil {
 		return nil, err
 	}
-	st.cols[table] = cols
-	return cols, nil
+	sc := &cassandra.Scanner{Session: st.sess, Keyspace: st.keyspace, Table: table, Key: key, Columns: cols}
+	st.scanners[table] = sc
+	return sc, nil
 }
 
 // read is one batch query: the rows of table whose key is one of ids.
@@ -203,7 +207,7 @@ func (st *Store) readAll(ctx context.Context, reads ...read) (map[string]map[str
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(st.conc)
 	for _, rd := range reads {
-		cols, err := st.columns(ctx, rd.table)
+		sc, err := st.scanner(ctx, rd.table, rd.key)
 		if err != nil {
 			return nil, err
 		}
@@ -219,10 +223,10 @@ func (st *Store) readAll(ctx context.Context, reads ...read) (map[string]map[str
 		}
 		runs, rest := st.spans(ctx, rd)
 		for _, sp := range runs {
-			g.Go(func() error { return st.readRange(gctx, read{rd.table, rd.key, sp.ids}, cols, sp.r, add) })
+			g.Go(func() error { return st.readRange(gctx, read{rd.table, rd.key, sp.ids}, sc, sp.r, add) })
 		}
 		for batch := range slices.Chunk(rest, st.batch) {
-			g.Go(func() error { return st.readKeys(gctx, rd, cols, batch, add) })
+			g.Go(func() error { return st.readKeys(gctx, rd, sc.Columns, batch, add) })
 		}
 	}
 	if err := g.Wait(); err != nil {
@@ -317,13 +321,12 @@ var errSparse = errors.New("more partitions in the range than ids asked for")
 // rows of the ids asked for, and learns the table's size from what it met.
 // When the range holds many more partitions than ids, it stops and reads the
 // ids by key.
-func (st *Store) readRange(ctx context.Context, rd read, cols []string, r cassandra.Range, add func([]cassandra.Row)) error {
+func (st *Store) readRange(ctx context.Context, rd read, sc *cassandra.Scanner, r cassandra.Range, add func([]cassandra.Row)) error {
 	want := make(map[string]bool, len(rd.ids))
 	for _, id := range rd.ids {
 		want[id] = true
 	}
 	limit := rangeFactor*len(rd.ids) + rangeSlack
-	sc := &cassandra.Scanner{Session: st.sess, Keyspace: st.keyspace, Table: rd.table, Key: rd.key, Columns: cols}
 	var rows []cassandra.Row
 	parts, last := 0, r.Start
 	err := sc.Scan(ctx, r, func(tok int64, row cassandra.Row) error {
@@ -343,7 +346,7 @@ func (st *Store) readRange(ctx context.Context, rd read, cols []string, r cassan
 		st.rangeStops.Add(1)
 		st.learnSize(rd.table, parts, cassandra.Range{Start: r.Start, End: last})
 		for batch := range slices.Chunk(rd.ids, st.batch) {
-			if err := st.readKeys(ctx, rd, cols, batch, add); err != nil {
+			if err := st.readKeys(ctx, rd, sc.Columns, batch, add); err != nil {
 				return err
 			}
 		}
