@@ -99,6 +99,40 @@ func (s *Session) ReadByKeys(ctx context.Context, keyspace, table, key string, c
 	return rows, err
 }
 
+// ReadValuesByKeys is ReadByKeys with the rows as the values of their
+// columns, in the order of the cols it returns (shared by the rows): no map
+// per row.
+func (s *Session) ReadValuesByKeys(ctx context.Context, keyspace, table, key string, cols []string, keys []string) ([]string, [][]any, error) {
+	list := "*"
+	if cols != nil {
+		list = SelectList(cols)
+	}
+	stmt := fmt.Sprintf("SELECT %s FROM %s.%s WHERE %s IN ?", list, keyspace, table, key)
+	var (
+		names []string
+		rows  [][]any
+	)
+	err := retry(ctx, 0, func() error {
+		iter := s.Query(stmt, keys).Idempotent(true).IterContext(ctx)
+		dec := newRowDecoder(iter.Columns())
+		names, rows = dec.names, nil
+		sc := iter.Scanner()
+		for sc.Next() {
+			if err := sc.Scan(dec.dests...); err != nil {
+				_ = iter.Close()
+				return err
+			}
+			vals := make([]any, len(dec.names))
+			for i := range vals {
+				vals[i] = dec.read[i]()
+			}
+			rows = append(rows, vals)
+		}
+		return iter.Close()
+	})
+	return names, rows, err
+}
+
 // ExistingKeys returns which of keys have a row in keyspace.table, in one
 // IN query at consistency cons (whatever the session's), retried after
 // transient errors.

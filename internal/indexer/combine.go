@@ -8,9 +8,10 @@ import (
 	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
-// DocWriter indexes a set of documents of one object type (Writer does).
+// DocWriter indexes a set of documents of one object type, id → the
+// document's JSON (Writer does).
 type DocWriter interface {
-	Write(ctx context.Context, kind sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error)
+	Write(ctx context.Context, kind sunbird.Kind, docs map[string][]byte) (map[string]string, error)
 }
 
 // Combiner merges the documents of concurrent Write calls into shared bulk
@@ -31,7 +32,7 @@ type Combiner struct {
 
 type call struct {
 	kind   sunbird.Kind
-	docs   map[string]sunbird.Document
+	docs   map[string][]byte
 	failed map[string]string
 	err    error
 	done   chan struct{}
@@ -41,7 +42,7 @@ type call struct {
 // time, and returns what failed of docs. When ctx ends first it returns
 // ctx's error: documents not yet sent are dropped, those in flight may
 // still be indexed.
-func (c *Combiner) Write(ctx context.Context, kind sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error) {
+func (c *Combiner) Write(ctx context.Context, kind sunbird.Kind, docs map[string][]byte) (map[string]string, error) {
 	if len(docs) == 0 {
 		return map[string]string{}, nil
 	}
@@ -88,7 +89,7 @@ func (c *Combiner) flush(ctx context.Context) {
 
 		merged := batch[0].docs
 		if len(batch) > 1 {
-			merged = make(map[string]sunbird.Document, len(batch)*len(batch[0].docs))
+			merged = make(map[string][]byte, len(batch)*len(batch[0].docs))
 			for _, cl := range batch {
 				for id, d := range cl.docs {
 					merged[id] = d

@@ -23,7 +23,7 @@ type gatedWriter struct {
 	reject  map[string]bool
 }
 
-func (g *gatedWriter) Write(ctx context.Context, _ sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error) {
+func (g *gatedWriter) Write(ctx context.Context, _ sunbird.Kind, docs map[string][]byte) (map[string]string, error) {
 	g.mu.Lock()
 	first := len(g.calls) == 0
 	g.calls = append(g.calls, slices.Sorted(maps.Keys(docs)))
@@ -41,10 +41,10 @@ func (g *gatedWriter) Write(ctx context.Context, _ sunbird.Kind, docs map[string
 	return failed, nil
 }
 
-func docsOf(ids ...string) map[string]sunbird.Document {
-	m := map[string]sunbird.Document{}
+func docsOf(ids ...string) map[string][]byte {
+	m := map[string][]byte{}
 	for _, id := range ids {
-		m[id] = sunbird.Document{"id": id}
+		m[id] = []byte(`{"id":"` + id + `"}`)
 	}
 	return m
 }

@@ -43,10 +43,10 @@ type Writer struct {
 	MaxBytes int // bytes per bulk request; 0 = DefaultMaxBytes
 }
 
-// Write indexes docs (id → document) with full-replace index operations. It
+// Write indexes docs (id → the document's JSON) with full-replace index operations. It
 // returns the ids that failed and why; err is set only when the engine could
 // not be used at all (then every id not confirmed is in failed too).
-func (w *Writer) Write(ctx context.Context, kind sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error) {
+func (w *Writer) Write(ctx context.Context, kind sunbird.Kind, docs map[string][]byte) (map[string]string, error) {
 	index, err := w.Indexes.For(kind)
 	if err != nil {
 		return nil, err
@@ -80,11 +80,7 @@ func (w *Writer) Write(ctx context.Context, kind sunbird.Kind, docs map[string]s
 		}
 	}
 	for i, id := range ids {
-		body, err := docs[id].Encode()
-		if err != nil {
-			failed[id] = "encode document: " + err.Error()
-			continue
-		}
+		body := docs[id]
 		if len(items) > 0 && (len(items) >= w.maxDocs() || size+len(body) > w.maxBytes()) {
 			if err := flush(); err != nil {
 				failRest(i, err)

@@ -95,9 +95,9 @@ func (d IDDocs) Items(ctx context.Context, u checkpoint.Unit, after int64, fn fu
 		for i, id := range ids {
 			it := syncjob.Item{ID: id, Seq: lo + int64(i)}
 			if doc, ok := res.Docs[id]; ok {
-				if it.Doc, err = doc.Encode(); err != nil {
-					return fmt.Errorf("encode document %s: %w", id, err)
-				}
+				it.Doc = doc
+			} else if reason, bad := res.Failed[id]; bad {
+				it.Invalid = reason
 			} else {
 				it.Missing = true
 			}

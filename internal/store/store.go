@@ -1,5 +1,6 @@
-// Package store reads Sunbird objects from Cassandra by id and builds their
-// search documents with the shared builder (package sunbird). It serves the
+// Package store reads Sunbird objects from Cassandra by id and writes their
+// search documents with the shared builder's Appender (package sunbird),
+// straight from the rows as a sync's source does. It serves the
 // Sync API and the repair of drifted documents: blocks of ids are read in
 // batches of partition keys (IN queries) with bounded concurrency, never one
 // id after another, and organisation names are
@@ -82,6 +83,8 @@ type Store struct {
 	sizeMu sync.Mutex
 	sizes  map[string]float64 // table → partitions, as range reads saw them (absent: not known yet)
 
+	appenders sync.Map // kind name → *sync.Pool of *sunbird.Appender (each keeps the layouts it compiled)
+
 	rangeReads, rangeStops, keyReads atomic.Int64
 }
 
@@ -115,14 +118,17 @@ func New(sess *cassandra.Session, keyspace string, opts Options) *Store {
 
 // Result is what a block of ids gave.
 type Result struct {
-	Docs     map[string]sunbird.Document // id → document, for the ids found
-	NotFound []string                    // ids with no row, in request order
+	Docs     map[string][]byte // id → its document's canonical JSON, for the ids found
+	NotFound []string          // ids with no row, in request order
+	Failed   map[string]string // id → why its document could not be written (a value JSON cannot hold, such as a NaN float)
 }
 
-// Documents reads the objects of one kind by id and builds their documents.
-// ids must be distinct (the callers' doors trim and de-duplicate them). An id
-// with no row is reported in NotFound; only a failure to read makes the
-// whole call fail.
+// Documents reads the objects of one kind by id and writes their documents
+// (the bytes sunbird's Build and Encode give, written by an Appender
+// straight from the rows, as a sync's source does). ids must be distinct
+// (the callers' doors trim and de-duplicate them). An id with no row is
+// reported in NotFound, one whose document cannot be written in Failed;
+// only a failure to read makes the whole call fail.
 func (st *Store) Documents(ctx context.Context, kind sunbird.Kind, ids []string) (Result, error) {
 	reads := []read{{kind.Table, kind.Key, ids}}
 	for _, c := range kind.Children {
@@ -132,21 +138,23 @@ func (st *Store) Documents(ctx context.Context, kind sunbird.Kind, ids []string)
 	if err != nil {
 		return Result{}, err
 	}
-	objects := make([]*sunbird.Object, len(ids))
+	type object struct {
+		row      sunbird.Values
+		children [][]sunbird.Values
+	}
+	objects := make([]*object, len(ids))
 	var orgIDs []string
 	for i, id := range ids {
 		rows := got[kind.Table][id]
 		if len(rows) == 0 {
 			continue
 		}
-		o := &sunbird.Object{Row: sunbird.Row(rows[0]), Children: make([][]sunbird.Row, len(kind.Children))}
+		o := &object{row: rows[0], children: make([][]sunbird.Values, len(kind.Children))}
 		for c, child := range kind.Children {
-			for _, r := range got[child.Table][id] {
-				o.Children[c] = append(o.Children[c], sunbird.Row(r))
-			}
+			o.children[c] = got[child.Table][id]
 		}
 		objects[i] = o
-		orgIDs = append(orgIDs, kind.OrgIDs(*o)...)
+		orgIDs = append(orgIDs, kind.OrgIDs(o.row, o.children)...)
 	}
 	var lookups sunbird.Lookups
 	if kind.UsesOrgNames() {
@@ -159,15 +167,40 @@ func (st *Store) Documents(ctx context.Context, kind sunbird.Kind, ids []string)
 			return Result{}, err
 		}
 	}
-	res := Result{Docs: make(map[string]sunbird.Document, len(ids))}
+	pool := st.appenderPool(kind)
+	app := pool.Get().(*sunbird.Appender)
+	defer pool.Put(app)
+	app.SetLookups(lookups)
+	defer app.SetLookups(sunbird.Lookups{}) // keep no names in the pool
+	res := Result{Docs: make(map[string][]byte, len(ids))}
+	size := 2048 // the last document's, to allocate the next one once
 	for i, o := range objects {
 		if o == nil {
 			res.NotFound = append(res.NotFound, ids[i])
 			continue
 		}
-		res.Docs[ids[i]] = kind.Build(*o, lookups)
+		doc, err := app.Append(make([]byte, 0, size+size/8), o.row, o.children)
+		if err != nil {
+			if res.Failed == nil {
+				res.Failed = map[string]string{}
+			}
+			res.Failed[ids[i]] = "encode document: " + err.Error()
+			continue
+		}
+		size = len(doc)
+		res.Docs[ids[i]] = doc
 	}
 	return res, nil
+}
+
+// appenderPool returns the pool of Appenders of kind: an Appender compiles
+// a layout per query's columns, which the next calls reuse.
+func (st *Store) appenderPool(kind sunbird.Kind) *sync.Pool {
+	if p, ok := st.appenders.Load(kind.Name); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := st.appenders.LoadOrStore(kind.Name, &sync.Pool{New: func() any { return kind.Appender(sunbird.Lookups{}) }})
+	return p.(*sync.Pool)
 }
 
 // scanner returns the Scanner of table (partition key key) over every
@@ -201,8 +234,8 @@ type read struct {
 // order). A partition key IN list is one query per batch instead of one per
 // id: far less work for the coordinator and the client than point reads,
 // while the small batches keep each query cheap on a multi-node cluster.
-func (st *Store) readAll(ctx context.Context, reads ...read) (map[string]map[string][]cassandra.Row, error) {
-	out := make(map[string]map[string][]cassandra.Row, len(reads))
+func (st *Store) readAll(ctx context.Context, reads ...read) (map[string]map[string][]sunbird.Values, error) {
+	out := make(map[string]map[string][]sunbird.Values, len(reads))
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(st.conc)
@@ -211,14 +244,13 @@ func (st *Store) readAll(ctx context.Context, reads ...read) (map[string]map[str
 		if err != nil {
 			return nil, err
 		}
-		byKey := make(map[string][]cassandra.Row, len(rd.ids))
+		byKey := make(map[string][]sunbird.Values, len(rd.ids))
 		out[rd.table] = byKey
-		add := func(rows []cassandra.Row) {
+		add := func(rows []keyed) {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, r := range rows {
-				k, _ := r[rd.key].(string)
-				byKey[k] = append(byKey[k], r)
+				byKey[r.key] = append(byKey[r.key], r.row)
 			}
 		}
 		runs, rest := st.spans(ctx, rd)
@@ -235,14 +267,28 @@ func (st *Store) readAll(ctx context.Context, reads ...read) (map[string]map[str
 	return out, nil
 }
 
+// keyed is a row read, with its partition key.
+type keyed struct {
+	key string
+	row sunbird.Values
+}
+
 // readKeys reads one batch of ids with an IN query.
-func (st *Store) readKeys(ctx context.Context, rd read, cols, batch []string, add func([]cassandra.Row)) error {
+func (st *Store) readKeys(ctx context.Context, rd read, cols, batch []string, add func([]keyed)) error {
 	st.keyReads.Add(1)
-	rows, err := st.sess.ReadByKeys(ctx, st.keyspace, rd.table, rd.key, cols, batch)
+	names, rows, err := st.sess.ReadValuesByKeys(ctx, st.keyspace, rd.table, rd.key, cols, batch)
 	if err != nil {
 		return fmt.Errorf("read %d ids from %s.%s (%s %s…): %w", len(batch), st.keyspace, rd.table, rd.key, batch[0], err)
 	}
-	add(rows)
+	key := slices.Index(names, rd.key)
+	out := make([]keyed, len(rows))
+	for i, vals := range rows {
+		out[i].row = sunbird.Values{Cols: names, Vals: vals}
+		if key >= 0 {
+			out[i].key, _ = vals[key].(string)
+		}
+	}
+	add(out)
 	return nil
 }
 
@@ -321,23 +367,31 @@ var errSparse = errors.New("more partitions in the range than ids asked for")
 // rows of the ids asked for, and learns the table's size from what it met.
 // When the range holds many more partitions than ids, it stops and reads the
 // ids by key.
-func (st *Store) readRange(ctx context.Context, rd read, sc *cassandra.Scanner, r cassandra.Range, add func([]cassandra.Row)) error {
+func (st *Store) readRange(ctx context.Context, rd read, sc *cassandra.Scanner, r cassandra.Range, add func([]keyed)) error {
 	want := make(map[string]bool, len(rd.ids))
 	for _, id := range rd.ids {
 		want[id] = true
 	}
 	limit := rangeFactor*len(rd.ids) + rangeSlack
-	var rows []cassandra.Row
+	var rows []keyed
 	parts, last := 0, r.Start
-	err := sc.Scan(ctx, r, func(tok int64, row cassandra.Row) error {
+	var cols []string // of the rows so far, with the key's index
+	key := -1
+	err := sc.ScanValues(ctx, r, func(tok int64, rowCols []string, vals []any) error {
 		if parts == 0 || tok != last {
 			if parts == limit {
 				return errSparse
 			}
 			parts, last = parts+1, tok
 		}
-		if k, _ := row[rd.key].(string); want[k] {
-			rows = append(rows, row)
+		if len(rowCols) == 0 || len(cols) == 0 || &rowCols[0] != &cols[0] {
+			cols, key = rowCols, slices.Index(rowCols, rd.key)
+		}
+		if key < 0 {
+			return nil
+		}
+		if k, _ := vals[key].(string); want[k] {
+			rows = append(rows, keyed{k, sunbird.Values{Cols: rowCols, Vals: vals}})
 		}
 		return nil
 	})

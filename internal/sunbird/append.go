@@ -1,6 +1,7 @@
 package sunbird
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -36,8 +37,8 @@ func (v Values) Row() Row {
 // each with its key already escaped and the column its value comes from.
 // Writing a document is then one pass over the layout.
 //
-// BuildUser stays the definition of the document (and what the Sync API and
-// verify use); the layouts are compiled from the same tables (overlayNull,
+// BuildUser stays the definition of the document (and what verify compares
+// with); the layouts are compiled from the same tables (overlayNull,
 // the collection columns, FieldName) and follow its steps in the same order.
 // Rows whose columns a layout cannot express (two columns with one field
 // name) are written through Build. Organisations and locations, a few
@@ -54,6 +55,11 @@ type Appender struct {
 
 // Appender returns an Appender of the kind's documents.
 func (k Kind) Appender(l Lookups) *Appender { return &Appender{kind: k, lookups: l} }
+
+// SetLookups makes the Appender write its next documents with l: one
+// Appender (and the layouts it compiled) serves many batches of objects,
+// each with the lookups of its own.
+func (a *Appender) SetLookups(l Lookups) { a.lookups = l }
 
 // Append appends the canonical JSON of the document of row and its child
 // rows (by Kind.Children) to dst.
@@ -323,7 +329,7 @@ func (a *Appender) object(b []byte, l *layout, r Values, orgs, roles []Values) (
 				b, err = a.cell(b, r.Vals[e.alt], e.akin)
 			}
 			if err != nil {
-				return b, err
+				return b, fmt.Errorf("field %q: %w", e.key, err)
 			}
 			continue
 		}
@@ -354,7 +360,7 @@ func (a *Appender) object(b []byte, l *layout, r Values, orgs, roles []Values) (
 			b, err = a.e.value(b, orgName(a.lookups.OrgNames, v))
 		}
 		if err != nil {
-			return b, err
+			return b, fmt.Errorf("field %q: %w", e.key, err)
 		}
 	}
 	return append(b, '}'), nil

@@ -4,8 +4,8 @@
 // Everything here is a pure function of its input: no I/O, no clock, no
 // package state beyond read-only tables. Documents are defined by BuildUser,
 // BuildOrganisation and BuildLocation and serialised with Document.Encode /
-// Document.AppendJSON; the Sync API service writes them that way. The range
-// scans of the sync job (--target search) and the verifier write the same
+// Document.AppendJSON. The range scans of the sync job (--target search),
+// the verifier and the Sync API service (package store) write the same
 // bytes straight from rows with an Appender (append.go), which compiles
 // BuildUser's steps once per query's columns; its tests hold it to
 // BuildUser+Encode.

@@ -1,6 +1,9 @@
 package sunbird
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Kind describes one type of Sunbird object that is synced: where its rows
 // are, how its document is built, and which setting names its index. It is
@@ -25,7 +28,7 @@ type Kind struct {
 	UsesOrgTypes bool
 
 	build  func(Object, Lookups) Document
-	orgIDs func(Object) []string // the organisations whose names Build looks up
+	orgIDs bool // Build looks up the names of the organisations userOrgIDs lists
 }
 
 // Child is a child table of a Kind.
@@ -49,7 +52,7 @@ var (
 		Name: "user", Table: "user", Key: "id",
 		Children:  []Child{{"user_organisation", "userid"}, {"user_roles", "userid"}},
 		IndexFlag: "user-index", DefaultIndex: "user_alias", IndexName: "userv3",
-		orgIDs: userOrgIDs,
+		orgIDs: true,
 		build: func(o Object, l Lookups) Document {
 			u := User{Row: o.Row}
 			if len(o.Children) == 2 {
@@ -98,26 +101,35 @@ func KindNames() string {
 func (k Kind) Build(o Object, l Lookups) Document { return k.build(o, l) }
 
 // UsesOrgNames says that Build looks up organisation names (Lookups.OrgNames).
-func (k Kind) UsesOrgNames() bool { return k.orgIDs != nil }
+func (k Kind) UsesOrgNames() bool { return k.orgIDs }
 
-// OrgIDs lists the organisations whose names the document of o names.
-func (k Kind) OrgIDs(o Object) []string {
-	if k.orgIDs == nil {
+// OrgIDs lists the organisations whose names the document of an object
+// (its row and child rows, read as Values) names.
+func (k Kind) OrgIDs(row Values, children [][]Values) []string {
+	if !k.orgIDs {
 		return nil
 	}
-	return k.orgIDs(o)
+	return userOrgIDs(row, children)
+}
+
+// get returns the value of column name, nil when the row has no such column.
+func (v Values) get(name string) any {
+	if i := slices.Index(v.Cols, name); i >= 0 {
+		return v.Vals[i]
+	}
+	return nil
 }
 
 // userOrgIDs: a user's root organisation and the organisations of its
-// memberships.
-func userOrgIDs(o Object) []string {
+// memberships (the first child table).
+func userOrgIDs(row Values, children [][]Values) []string {
 	var out []string
-	if id, ok := o.Row["rootorgid"].(string); ok && id != "" {
+	if id, ok := row.get("rootorgid").(string); ok && id != "" {
 		out = append(out, id)
 	}
-	if len(o.Children) > 0 {
-		for _, m := range o.Children[0] {
-			if id, ok := m["organisationid"].(string); ok && id != "" {
+	if len(children) > 0 {
+		for _, m := range children[0] {
+			if id, ok := m.get("organisationid").(string); ok && id != "" {
 				out = append(out, id)
 			}
 		}

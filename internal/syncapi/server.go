@@ -35,7 +35,7 @@ type Loader interface {
 
 // Writer indexes documents and returns, per failed id, why it failed.
 type Writer interface {
-	Write(ctx context.Context, kind sunbird.Kind, docs map[string]sunbird.Document) (failed map[string]string, err error)
+	Write(ctx context.Context, kind sunbird.Kind, docs map[string][]byte) (failed map[string]string, err error)
 }
 
 // Config tunes the service.
@@ -296,6 +296,11 @@ func (s *Server) indexBatch(ctx context.Context, mode string, kind sunbird.Kind,
 			out[id] = true
 			indexed++
 		}
+	}
+	for id, reason := range res.Failed {
+		out[id] = false
+		rejected = append(rejected, id)
+		s.log.Warn("document rejected", "objectType", objectType, "id", id, "reason", reason)
 	}
 	s.count(objectType, mode, "indexed", indexed)
 	s.count(objectType, mode, "rejected", len(rejected))

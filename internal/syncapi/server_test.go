@@ -27,14 +27,23 @@ import (
 	"github.com/indexsync/indexsync/internal/sunbird"
 )
 
-// fakeLoader knows the ids in known; the others are not found.
-type fakeLoader struct{ known map[string]bool }
+// fakeLoader knows the ids in known; the others are not found. The
+// documents of unwritable cannot be written (store.Result.Failed).
+type fakeLoader struct {
+	known      map[string]bool
+	unwritable map[string]string
+}
 
 func (f fakeLoader) Documents(_ context.Context, _ sunbird.Kind, ids []string) (store.Result, error) {
-	res := store.Result{Docs: map[string]sunbird.Document{}}
+	res := store.Result{Docs: map[string][]byte{}}
 	for _, id := range ids {
-		if f.known == nil || f.known[id] {
-			res.Docs[id] = sunbird.Document{"id": id, "identifier": id}
+		if reason, bad := f.unwritable[id]; bad {
+			if res.Failed == nil {
+				res.Failed = map[string]string{}
+			}
+			res.Failed[id] = reason
+		} else if f.known == nil || f.known[id] {
+			res.Docs[id] = []byte(`{"id":"` + id + `","identifier":"` + id + `"}`)
 		} else {
 			res.NotFound = append(res.NotFound, id)
 		}
@@ -51,7 +60,7 @@ type recordingWriter struct {
 	reject  map[string]string
 }
 
-func (w *recordingWriter) Write(ctx context.Context, _ sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error) {
+func (w *recordingWriter) Write(ctx context.Context, _ sunbird.Kind, docs map[string][]byte) (map[string]string, error) {
 	if w.gate != nil {
 		select {
 		case <-w.gate:
@@ -279,23 +288,24 @@ func TestOldJobBody(t *testing.T) {
 
 func TestSyncModeReportsPerID(t *testing.T) {
 	w := &recordingWriter{reject: map[string]string{"bad": "mapper_parsing_exception: failed to parse field [dob]"}}
-	s := newTestServer(t, Config{}, fakeLoader{known: map[string]bool{"a": true, "b": true, "bad": true}}, w)
+	s := newTestServer(t, Config{}, fakeLoader{known: map[string]bool{"a": true, "b": true, "bad": true},
+		unwritable: map[string]string{"nan": `encode document: field "score": unsupported number NaN`}}, w)
 	code, env := post(t, s.Handler(), RouteSync, testKey,
-		`{"request":{"objectType":"user","objectIds":["a"," b ","a","missing","bad"],"operationType":"sync"}}`)
+		`{"request":{"objectType":"user","objectIds":["a"," b ","a","missing","bad","nan"],"operationType":"sync"}}`)
 	if code != 200 {
 		t.Fatalf("status %d %+v", code, env)
 	}
 	// Sunbird's shape (failed users as "<id>": false beside response) and
 	// ours (every id in esSyncResponse); " b " is not "b": ids are not trimmed
-	want := map[string]any{"response": "SUCCESS", "esSyncResponse": map[string]any{"a": true, " b ": false, "missing": false, "bad": false},
-		" b ": false, "missing": false, "bad": false}
+	want := map[string]any{"response": "SUCCESS", "esSyncResponse": map[string]any{"a": true, " b ": false, "missing": false, "bad": false, "nan": false},
+		" b ": false, "missing": false, "bad": false, "nan": false}
 	if diff := cmp.Diff(want, env.Result); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 	// organisations and locations: failed ids in esSyncResponse only; no ids,
 	// no esSyncResponse
-	if w.written["a"] != 1 {
-		t.Errorf("a indexed %d times, want once", w.written["a"])
+	if w.written["a"] != 1 || w.written["nan"] != 0 {
+		t.Errorf("a indexed %d times, nan %d times; want once and never", w.written["a"], w.written["nan"])
 	}
 	_, env = post(t, s.Handler(), RouteSync, testKey, `{"request":{"objectType":"organisation","objectIds":["a","missing"],"operationType":"sync"}}`)
 	if diff := cmp.Diff(map[string]any{"response": "SUCCESS", "esSyncResponse": map[string]any{"a": true, "missing": false}}, env.Result); diff != "" {

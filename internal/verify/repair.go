@@ -20,7 +20,7 @@ type Docs interface {
 
 // Writer indexes documents (indexer.Writer does).
 type Writer interface {
-	Write(ctx context.Context, kind sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error)
+	Write(ctx context.Context, kind sunbird.Kind, docs map[string][]byte) (map[string]string, error)
 }
 
 // Keys tells which ids have a row in Cassandra (CassandraKeys does), at the
@@ -177,6 +177,9 @@ func (r *repairer) resync(ctx context.Context, ids []string) error {
 		return fmt.Errorf("read %d %ss to repair: %w", len(ids), r.cfg.Kind.Name, err)
 	}
 	r.count(&r.res.Vanished, len(got.NotFound))
+	for id, reason := range got.Failed {
+		r.fail(id, reason)
+	}
 	if len(got.Docs) > 0 {
 		failed, err := r.cfg.Writer.Write(ctx, r.cfg.Kind, got.Docs)
 		for id, reason := range failed {
@@ -276,11 +279,7 @@ func (r *repairer) recheck(ctx context.Context, ids []string) error {
 		raw, inIndex := indexed[id]
 		ok := !inCassandra && !inIndex
 		if inCassandra && inIndex {
-			want, err := doc.Encode()
-			if err != nil {
-				return fmt.Errorf("encode document %s: %w", id, err)
-			}
-			ok, _ = Same(raw, want)
+			ok, _ = Same(raw, doc)
 		}
 		if !ok {
 			if err := r.res.Remaining.Add(id); err != nil {

@@ -68,10 +68,14 @@ func (db *fakeDB) Existing(_ context.Context, ids []string) (map[string]bool, er
 func (db *fakeDB) Documents(_ context.Context, _ sunbird.Kind, ids []string) (store.Result, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	res := store.Result{Docs: map[string]sunbird.Document{}}
+	res := store.Result{Docs: map[string][]byte{}}
 	for _, id := range ids {
 		if d, ok := db.docs[id]; ok {
-			res.Docs[id] = d
+			b, err := d.Encode()
+			if err != nil {
+				return store.Result{}, err
+			}
+			res.Docs[id] = b
 		} else {
 			res.NotFound = append(res.NotFound, id)
 		}
@@ -130,15 +134,11 @@ func (ix *fakeIndex) Refresh(context.Context, string) error {
 	return nil
 }
 
-func (ix *fakeIndex) Write(_ context.Context, _ sunbird.Kind, docs map[string]sunbird.Document) (map[string]string, error) {
+func (ix *fakeIndex) Write(_ context.Context, _ sunbird.Kind, docs map[string][]byte) (map[string]string, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for id, d := range docs {
-		b, err := d.Encode()
-		if err != nil {
-			return nil, err
-		}
-		ix.docs[id] = string(b)
+		ix.docs[id] = string(d)
 	}
 	return map[string]string{}, nil
 }
