@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -365,4 +366,28 @@ func TestResumeAuto(t *testing.T) {
 		t.Errorf("the third run did not say it started a new run:\n%s", out)
 	}
 	t.Logf("stopped by SIGTERM at %d documents, resumed to 8000", stopped)
+}
+
+// TestDryRunKeepsRateOnRealServers: a dry run reads and builds every user
+// from the real Cassandra at the --rate asked for — so it puts a paced run's
+// read load on the cluster — and writes nothing to the engine.
+func TestDryRunKeepsRateOnRealServers(t *testing.T) {
+	f := testenv.NewFixture(t, 400, 10, 37)
+	t.Setenv("INDEXSYNC_CASSANDRA_PASSWORD", f.Cass.Password.Reveal())
+	out, stderr, code := runCmd(t, searchRunArgs(f, t.TempDir(), "--dry-run", "--rate", "200", "--block-size", "50")...)
+	if code != 0 {
+		t.Fatalf("run --dry-run --rate 200: exit %d\n%s\n%s", code, out, stderr)
+	}
+	m := regexp.MustCompile(`Dry run: 400 users would be sent .* built in (\S+)\. Nothing was sent\.`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the summary does not say that 400 users were built and none sent:\n%s\n%s", out, stderr)
+	}
+	// 400 users at 200 a second: 2 s, less the throttle's first block (0.25
+	// s); without the rate it takes about 0.2 s here
+	if took, err := time.ParseDuration(m[1]); err != nil || took < 1500*time.Millisecond {
+		t.Errorf("dry run of 400 users at --rate 200 built them in %s (%v); want ≥ 1.5 s (the rate not kept)", m[1], err)
+	}
+	if n := f.Count(t, "user"); n != 0 {
+		t.Errorf("the dry run indexed %d users, want none", n)
+	}
 }
