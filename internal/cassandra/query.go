@@ -83,26 +83,10 @@ func (s *Session) ExecUnloggedBatch(ctx context.Context, writes []Write) error {
 // ReadByKeys returns the rows of keyspace.table whose partition key column
 // key is one of keys, with cols (nil: every column), in one IN query,
 // retried after transient errors. Keep keys to a few dozen: one query for a
-// batch of keys costs the coordinator much less than a read per key.
-func (s *Session) ReadByKeys(ctx context.Context, keyspace, table, key string, cols []string, keys []string) ([]Row, error) {
-	list := "*"
-	if cols != nil {
-		list = SelectList(cols)
-	}
-	stmt := fmt.Sprintf("SELECT %s FROM %s.%s WHERE %s IN ?", list, keyspace, table, key)
-	var rows []Row
-	err := retry(ctx, 0, func() error {
-		var err error
-		rows, err = s.Rows(ctx, stmt, keys)
-		return err
-	})
-	return rows, err
-}
-
-// ReadValuesByKeys is ReadByKeys with the rows as the values of their
-// columns, in the order of the cols it returns (shared by the rows): no map
-// per row.
-func (s *Session) ReadValuesByKeys(ctx context.Context, keyspace, table, key string, cols []string, keys []string) ([]string, [][]any, error) {
+// batch of keys costs the coordinator much less than a read per key. Each
+// row is the values of its columns, in the order of the names it returns
+// (shared by the rows): no map per row.
+func (s *Session) ReadByKeys(ctx context.Context, keyspace, table, key string, cols []string, keys []string) ([]string, [][]any, error) {
 	list := "*"
 	if cols != nil {
 		list = SelectList(cols)
@@ -122,11 +106,7 @@ func (s *Session) ReadValuesByKeys(ctx context.Context, keyspace, table, key str
 				_ = iter.Close()
 				return err
 			}
-			vals := make([]any, len(dec.names))
-			for i := range vals {
-				vals[i] = dec.read[i]()
-			}
-			rows = append(rows, vals)
+			rows = append(rows, dec.values())
 		}
 		return iter.Close()
 	})

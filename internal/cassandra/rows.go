@@ -47,6 +47,15 @@ func newRowDecoderWith(cols []gocql.ColumnInfo, fast func(gocql.TypeInfo, *textA
 	return d
 }
 
+// values returns the row just scanned as a new slice, in the order of names.
+func (d *rowDecoder) values() []any {
+	vals := make([]any, len(d.names))
+	for i := range vals {
+		vals[i] = d.read[i]()
+	}
+	return vals
+}
+
 // scan reads the next row into a new Row; false at the end or on error.
 func (d *rowDecoder) scan(sc gocql.Scanner) (Row, error) {
 	if err := sc.Scan(d.dests...); err != nil {

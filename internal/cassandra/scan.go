@@ -185,17 +185,30 @@ func (sc *Scanner) ScanValues(ctx context.Context, r Range, fn func(token int64,
 				return err
 			}
 			rows++
-			vals := make([]any, len(dec.names))
-			for i := range vals {
-				vals[i] = dec.read[i]()
-			}
-			if err := fn(tok, dec.names, vals); err != nil {
+			if err := fn(tok, dec.names, dec.values()); err != nil {
 				return &stopError{err}
 			}
 			r.Start = tok
 		}
 		return it.Err()
 	}, &r)
+}
+
+// ScanKeyed is ScanValues with each row's partition key (the value of
+// the Key column; "" if it is not read).
+func (sc *Scanner) ScanKeyed(ctx context.Context, r Range, fn func(token int64, key string, cols []string, vals []any) error) error {
+	var cols []string // of the rows so far, with the key's index
+	key := -1
+	return sc.ScanValues(ctx, r, func(tok int64, rowCols []string, vals []any) error {
+		if len(rowCols) == 0 || len(cols) == 0 || &rowCols[0] != &cols[0] {
+			cols, key = rowCols, slices.Index(rowCols, sc.Key)
+		}
+		var k string
+		if key >= 0 {
+			k, _ = vals[key].(string)
+		}
+		return fn(tok, k, rowCols, vals)
+	})
 }
 
 // ScanKeys calls fn with the token and partition key of each partition in r,

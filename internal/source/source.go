@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 
 	"golang.org/x/sync/errgroup"
 
@@ -200,18 +199,9 @@ func (s Docs) Items(ctx context.Context, u checkpoint.Unit, after int64, fn func
 		ch := make(chan tokRow, 128) // smooths the scans; bounded memory
 		g.Go(func() error {
 			defer close(ch)
-			var cols []string // of the rows so far, with the key's index
-			key := -1
-			return sc.ScanValues(gctx, r, func(tok int64, rowCols []string, vals []any) error {
-				if len(rowCols) == 0 || len(cols) == 0 || &rowCols[0] != &cols[0] {
-					cols, key = rowCols, slices.Index(rowCols, sc.Key)
-				}
-				var k string
-				if key >= 0 {
-					k, _ = vals[key].(string)
-				}
+			return sc.ScanKeyed(gctx, r, func(tok int64, k string, cols []string, vals []any) error {
 				select {
-				case ch <- tokRow{tok, k, sunbird.Values{Cols: rowCols, Vals: vals}}:
+				case ch <- tokRow{tok, k, sunbird.Values{Cols: cols, Vals: vals}}:
 					return nil
 				case <-gctx.Done():
 					return gctx.Err()

@@ -83,7 +83,7 @@ type Store struct {
 	sizeMu sync.Mutex
 	sizes  map[string]float64 // table → partitions, as range reads saw them (absent: not known yet)
 
-	appenders sync.Map // kind name → *sync.Pool of *sunbird.Appender (each keeps the layouts it compiled)
+	appenders map[string]*sync.Pool // kind name → its Appenders (each keeps the layouts it compiled for the next calls)
 
 	rangeReads, rangeStops, keyReads atomic.Int64
 }
@@ -113,6 +113,10 @@ func New(sess *cassandra.Session, keyspace string, opts Options) *Store {
 	}
 	st := &Store{sess: sess, keyspace: keyspace, conc: opts.Concurrency, batch: opts.Batch, orgTTL: opts.OrgTTL, scanners: map[string]*cassandra.Scanner{}, sizes: map[string]float64{}}
 	st.orgs = NewOrgCache(opts.OrgTTL, st.readOrgNames)
+	st.appenders = map[string]*sync.Pool{}
+	for _, k := range sunbird.Kinds() {
+		st.appenders[k.Name] = &sync.Pool{New: func() any { return k.Appender(sunbird.Lookups{}) }}
+	}
 	return st
 }
 
@@ -167,7 +171,7 @@ func (st *Store) Documents(ctx context.Context, kind sunbird.Kind, ids []string)
 			return Result{}, err
 		}
 	}
-	pool := st.appenderPool(kind)
+	pool := st.appenders[kind.Name]
 	app := pool.Get().(*sunbird.Appender)
 	defer pool.Put(app)
 	app.SetLookups(lookups)
@@ -191,16 +195,6 @@ func (st *Store) Documents(ctx context.Context, kind sunbird.Kind, ids []string)
 		res.Docs[ids[i]] = doc
 	}
 	return res, nil
-}
-
-// appenderPool returns the pool of Appenders of kind: an Appender compiles
-// a layout per query's columns, which the next calls reuse.
-func (st *Store) appenderPool(kind sunbird.Kind) *sync.Pool {
-	if p, ok := st.appenders.Load(kind.Name); ok {
-		return p.(*sync.Pool)
-	}
-	p, _ := st.appenders.LoadOrStore(kind.Name, &sync.Pool{New: func() any { return kind.Appender(sunbird.Lookups{}) }})
-	return p.(*sync.Pool)
 }
 
 // scanner returns the Scanner of table (partition key key) over every
@@ -276,7 +270,7 @@ type keyed struct {
 // readKeys reads one batch of ids with an IN query.
 func (st *Store) readKeys(ctx context.Context, rd read, cols, batch []string, add func([]keyed)) error {
 	st.keyReads.Add(1)
-	names, rows, err := st.sess.ReadValuesByKeys(ctx, st.keyspace, rd.table, rd.key, cols, batch)
+	names, rows, err := st.sess.ReadByKeys(ctx, st.keyspace, rd.table, rd.key, cols, batch)
 	if err != nil {
 		return fmt.Errorf("read %d ids from %s.%s (%s %s…): %w", len(batch), st.keyspace, rd.table, rd.key, batch[0], err)
 	}
@@ -375,23 +369,15 @@ func (st *Store) readRange(ctx context.Context, rd read, sc *cassandra.Scanner, 
 	limit := rangeFactor*len(rd.ids) + rangeSlack
 	var rows []keyed
 	parts, last := 0, r.Start
-	var cols []string // of the rows so far, with the key's index
-	key := -1
-	err := sc.ScanValues(ctx, r, func(tok int64, rowCols []string, vals []any) error {
+	err := sc.ScanKeyed(ctx, r, func(tok int64, k string, cols []string, vals []any) error {
 		if parts == 0 || tok != last {
 			if parts == limit {
 				return errSparse
 			}
 			parts, last = parts+1, tok
 		}
-		if len(rowCols) == 0 || len(cols) == 0 || &rowCols[0] != &cols[0] {
-			cols, key = rowCols, slices.Index(rowCols, rd.key)
-		}
-		if key < 0 {
-			return nil
-		}
-		if k, _ := vals[key].(string); want[k] {
-			rows = append(rows, keyed{k, sunbird.Values{Cols: rowCols, Vals: vals}})
+		if want[k] {
+			rows = append(rows, keyed{k, sunbird.Values{Cols: cols, Vals: vals}})
 		}
 		return nil
 	})
@@ -469,15 +455,15 @@ func (st *Store) readOrgNames(ctx context.Context, ids []string) (map[string]any
 	names := make(map[string]any, len(ids))
 	for batch := range slices.Chunk(ids, st.batch) {
 		g.Go(func() error {
-			rows, err := st.sess.ReadByKeys(gctx, st.keyspace, sunbird.OrganisationKind.Table, sunbird.OrganisationKind.Key, []string{"id", "orgname"}, batch)
+			_, rows, err := st.sess.ReadByKeys(gctx, st.keyspace, sunbird.OrganisationKind.Table, sunbird.OrganisationKind.Key, []string{"id", "orgname"}, batch)
 			if err != nil {
 				return fmt.Errorf("read the names of %d organisations (%s…): %w", len(batch), batch[0], err)
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			for _, r := range rows {
-				id, _ := r["id"].(string)
-				names[id] = r["orgname"]
+			for _, r := range rows { // id, orgname: the columns asked for, in order
+				id, _ := r[0].(string)
+				names[id] = r[1]
 			}
 			return nil
 		})
